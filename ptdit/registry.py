@@ -1,0 +1,104 @@
+"""The one registry that names every model of the suite.
+
+Entries point to their family class by import path ("module:Class") and are imported on first use,
+so this module stays at the bottom of the import graph while baselines/ builds on ptdit/.
+"""
+
+import dataclasses
+import difflib
+import importlib
+
+from ptdit.config import replace
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    family: str                  # "package.module:Class"
+    config: dict                 # fields of the family's config dataclass
+    note: str = ""               # where the numbers come from
+
+    def family_class(self):
+        module, cls = self.family.split(":")
+        return getattr(importlib.import_module(module), cls)
+
+    def build_config(self, **overrides):
+        config_class = self.family_class().config_class
+        return replace(config_class(**self.config), **overrides)
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register(name, family, note="", **config):
+    if name in _REGISTRY:
+        raise ValueError(f"model '{name}' is registered twice")
+    _REGISTRY[name] = ModelSpec(name, family, dict(config), note)
+
+
+def list_models():
+    return list(_REGISTRY)
+
+
+def get_spec(name):
+    if name not in _REGISTRY:
+        close = difflib.get_close_matches(name, _REGISTRY, n=5, cutoff=0.4)
+        hint = f" Close names: {', '.join(close)}." if close else ""
+        raise KeyError(f"unknown model '{name}'.{hint} All models: {', '.join(_REGISTRY)}")
+    return _REGISTRY[name]
+
+
+def create_model(name, **overrides):
+    """Build a registered model; overrides replace config fields (input_size, num_classes,
+    compression_ratio, ablation switches, ...). An unknown name or key names the valid ones."""
+    spec = get_spec(name)
+    return spec.family_class()(spec.build_config(**overrides))
+
+
+
+# --- DiT and SiT: the official 12 configs each (DiT models.py, SiT models.py) ---------------------
+_DIT_SIZES = {"S": (12, 384, 6), "B": (12, 768, 12), "L": (24, 1024, 16), "XL": (28, 1152, 16)}
+for _size, (_depth, _width, _heads) in _DIT_SIZES.items():
+    for _patch in (2, 4, 8):
+        register(f"DiT-{_size}/{_patch}", "baselines.dit:DiT", "DiT models.py",
+                 depth=_depth, hidden_size=_width, num_heads=_heads, patch_size=_patch)
+for _size, (_depth, _width, _heads) in _DIT_SIZES.items():
+    for _patch in (2, 4, 8):
+        register(f"SiT-{_size}/{_patch}", "baselines.sit:SiT", "SiT models.py",
+                 depth=_depth, hidden_size=_width, num_heads=_heads, patch_size=_patch)
+
+
+# --- DAM: SiT with attention mediators (Attention-Mediators attention_mediator/models.py) ---------
+# Paper figures (params incl. pos_embed as train.py logs them / GFLOPs): S/2 n=4 33.06M / 5.49,
+# n=16 33.20M / 5.55, n=64 33.76M / 5.78; B/2 n=64 132.1M / 22.4. XL/2: models.py default n=64.
+for _name, _size, _n in (("DAM-S/2-n4", "S", 4), ("DAM-S/2-n16", "S", 16), ("DAM-S/2-n64", "S", 64),
+                         ("DAM-B/2-n64", "B", 64), ("DAM-XL/2-n64", "XL", 64)):
+    _depth, _width, _heads = _DIT_SIZES[_size]
+    register(_name, "baselines.dam:DAM",
+             f"Attention-Mediators models.py SiT-{_size}/2, mediator_num={_n}"
+             + ("" if _size != "XL" else " (the mediator count of the paper's XL run is not in the code; 64 is models.py's default)"),
+             depth=_depth, hidden_size=_width, num_heads=_heads, patch_size=2, mediator_num=_n)
+
+# --- Agent-DiT: DiT with agent attention (Agent-Attention agent_transformer/models/agent_deit.py) --
+for _size in ("S", "B"):
+    _depth, _width, _heads = _DIT_SIZES[_size]
+    register(f"Agent-DiT-{_size}/2", "baselines.agent_dit:AgentDiT",
+             "no official DiT variant; built from agent_deit.py (agent_num 64 = 8x8 on the 16x16 grid)",
+             depth=_depth, hidden_size=_width, num_heads=_heads, patch_size=2, agent_num=64)
+
+# --- PT-DiT ------------------------------------------------------------------------------------
+# Class-conditional models of the rebuttal. Depth/width were never published; these are the closest
+# configs found by bench/search_class_configs.py with the compact block (README, "PT-DiT class
+# configs"): B and L are within 2 % params / 3 % GFLOPs of the published numbers; S uses the v2
+# paper's S shape (10 x 288) and is 3.1 % short in params (no shape reaches both tolerances).
+_PT_CLASS = {"S": (10, 288, 6), "B": (12, 576, 9), "L": (20, 960, 15)}
+for _size, (_depth, _width, _heads) in _PT_CLASS.items():
+    register(f"PT-DiT/{_size}-Class", "ptdit.pt_dit:PTDiT", "rebuttal class model, compact block (searched)",
+             depth=_depth, hidden_size=_width, num_heads=_heads, layout="compact")
+    register(f"PT-DiT/{_size}-Class-released", "ptdit.pt_dit:PTDiT", "same shape, released block layers",
+             depth=_depth, hidden_size=_width, num_heads=_heads, layout="released")
+# Paper v2 Table 4 sizes (layers / hidden / heads), released block, class-conditional.
+_PT_V2 = {"S": (10, 288, 6), "B": (12, 640, 10), "L": (28, 864, 12), "XL": (28, 1152, 16), "H": (30, 1440, 20)}
+for _size, (_depth, _width, _heads) in _PT_V2.items():
+    register(f"PT-DiT/{_size}", "ptdit.pt_dit:PTDiT", "paper v2 Table 4 size, released block",
+             depth=_depth, hidden_size=_width, num_heads=_heads, layout="released")
