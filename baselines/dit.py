@@ -5,9 +5,10 @@ args}) load with strict=True: the key names below are the official ones. Paramet
 official ones (tests/test_dit.py); forward and forward_with_cfg compute what models.py computes.
 """
 
+import torch.nn as nn
+
 from ptdit.backbone import DiffusionTransformer
 from ptdit.layers import Attention, Mlp, adaln_modulation, layer_norm, modulate
-import torch.nn as nn
 
 
 class DiTBlock(nn.Module):

@@ -30,7 +30,8 @@ def test_models_csv_lists_every_model():
 
 
 def test_unknown_model_is_a_clear_cli_error():
-    from ptdit.cli import main
     import pytest
+
+    from ptdit.cli import main
     with pytest.raises(SystemExit):
         main(["nonsense"])
