@@ -30,6 +30,13 @@ class ModelSpec:
 _REGISTRY: dict[str, ModelSpec] = {}
 
 
+class UnknownModelError(KeyError):
+    """A KeyError whose message prints without KeyError's quoting."""
+
+    def __str__(self):
+        return str(self.args[0])
+
+
 def register(name, family, note="", **config):
     if name in _REGISTRY:
         raise ValueError(f"model '{name}' is registered twice")
@@ -44,7 +51,7 @@ def get_spec(name):
     if name not in _REGISTRY:
         close = difflib.get_close_matches(name, _REGISTRY, n=5, cutoff=0.4)
         hint = f" Close names: {', '.join(close)}." if close else ""
-        raise KeyError(f"unknown model '{name}'.{hint} All models: {', '.join(_REGISTRY)}")
+        raise UnknownModelError(f"unknown model '{name}'.{hint} All models: {', '.join(_REGISTRY)}")
     return _REGISTRY[name]
 
 
