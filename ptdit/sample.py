@@ -1,0 +1,233 @@
+"""`ptdit sample`: samples in ADM's format (.npz: arr_0 uint8 [N, H, W, 3], arr_1 int64 labels).
+
+facebookresearch/DiT sample_ddp.py, made independent of the number of processes and resumable:
+- sample i's initial noise (and its SDE noise, and its label when labels are "uniform") comes from a
+  generator seeded by (seed, i); "balanced" labels are i mod num_classes;
+- the work is cut into shards of batch_size consecutive indices; shard k runs on process k mod W with
+  the global RNG seeded by (seed, k) (DDPM's ancestral noise comes from there), so the set is the same
+  for any number of processes, and a shard is one batch whatever W is;
+- shards are written atomically to <out>.shards/ and skipped when present (resume); rank 0 then
+  streams them into <out> (temporary file + os.replace) and removes the shard folder.
+Decoding: VAE (z / scale) or pixel space, then DiT's clamp(127.5 * x + 128, 0, 255) to uint8.
+Checkpoints: `ptdit train` runs (final.pt / checkpoints) and the official DiT / SiT / DAM releases
+(raw state dicts or train.py {model, ema, opt, args}) through ptdit.checkpoint.
+"""
+
+import argparse
+import dataclasses
+import logging
+import os
+import shutil
+import zipfile
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import yaml
+from tqdm import tqdm
+
+import ptdit
+from ptdit import distributed
+from ptdit.atomic import atomic_text, atomic_write
+from ptdit.checkpoint import load_weights
+from ptdit.data.latents import SD_VAE_SCALE, load_vae
+from ptdit.data.order import SAMPLE_LABEL, SAMPLE_NOISE, SAMPLE_SDE, SAMPLE_SHARD, generator, seed_of
+from ptdit.objectives import make_objective
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    checkpoint: str                      # final.pt / NNNNNNN.pt of a run, or an official .pt
+    out: str                             # the .npz to write
+    num_samples: int = 50_000
+    batch_size: int = 32                 # samples per shard (= per forward batch)
+    cfg_scale: float = 1.0
+    num_steps: int = 250
+    sampler: str | None = None           # ddpm | ddim (ddpm objective); sde | ode (sit); None: default
+    sampler_options: dict = field(default_factory=dict)
+    labels: str = "uniform"              # uniform (DiT sample_ddp.py) | balanced (i mod num_classes)
+    seed: int = 0
+    weights: str = "ema"                 # ema | model
+    decoder: str = "auto"                # auto (from the run's data), pixel, or a local VAE folder
+    model: str | None = None             # needed for official checkpoints; else from the run
+    model_overrides: dict = field(default_factory=dict)
+    objective: str | None = None         # None: the run's, or ddpm for DiT-*, sit otherwise
+    objective_options: dict = field(default_factory=dict)
+    device: str = "auto"
+    keep_shards: bool = False
+    progress: bool = True
+
+
+def read_run_info(path):
+    """The train config stored in a `ptdit train` checkpoint, or None for an official one."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"checkpoint '{path}' does not exist")
+    with torch.serialization.safe_globals([argparse.Namespace]):
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(obj, dict) and "model_name" in obj and "config" in obj:
+        return {"model": obj["model_name"], "model_overrides": obj["model_overrides"], "train": obj["config"],
+                "decoder": obj["decoder"], "scale_factor": obj["scale_factor"]}
+    return None
+
+
+def resolve(config):
+    """(model name, overrides, objective kind, objective options, decoder, scale) from the config and run."""
+    run = read_run_info(config.checkpoint)
+    if run is None and config.model is None:
+        raise ValueError(f"'{config.checkpoint}' is not a `ptdit train` checkpoint: pass the model name "
+                         f"(e.g. --model DiT-XL/2 or SiT-XL/2) and, if needed, --objective")
+    name = config.model or run["model"]
+    overrides = {**(run["model_overrides"] if run and name == run["model"] else {}), **config.model_overrides}
+    if config.objective:
+        kind, options = config.objective, dict(config.objective_options)
+    elif run:
+        kind, options = run["train"]["objective"], {**run["train"]["objective_options"], **config.objective_options}
+    else:
+        # SiT and DAM train with SiT's transport; DiT and Agent-DiT with DiT's DDPM.
+        kind, options = ("sit" if name.startswith(("SiT", "DAM")) else "ddpm"), dict(config.objective_options)
+    decoder, scale = config.decoder, SD_VAE_SCALE
+    if decoder == "auto":
+        if run is None:
+            raise ValueError("an official checkpoint needs --decoder: the folder of sd-vae-ft-ema / -mse")
+        decoder, scale = run["decoder"], run["scale_factor"]
+    return name, overrides, kind, options, decoder, scale
+
+
+def shard_dir(out):
+    return (out[:-4] if out.endswith(".npz") else out) + ".shards"
+
+
+def shard_indices(k, config):
+    return range(k * config.batch_size, min((k + 1) * config.batch_size, config.num_samples))
+
+
+def labels_for(indices, config, num_classes):
+    if config.labels == "balanced":
+        return torch.tensor([i % num_classes for i in indices])
+    if config.labels == "uniform":
+        return torch.stack([torch.randint(0, num_classes, (), generator=generator(config.seed, SAMPLE_LABEL, i))
+                            for i in indices])
+    raise ValueError(f"labels must be 'uniform' or 'balanced', not {config.labels!r}")
+
+
+def to_uint8(x):
+    """DiT sample_ddp.py: clamp(127.5 * x + 128, 0, 255) -> uint8, NCHW -> NHWC."""
+    return torch.clamp(127.5 * x + 128.0, 0, 255).permute(0, 2, 3, 1).to("cpu", dtype=torch.uint8).numpy()
+
+
+@torch.no_grad()
+def sample_shard(k, model, objective, vae, scale, config, device):
+    indices = shard_indices(k, config)
+    shape = model.config.input_shape
+    noise = torch.stack([torch.randn(shape, generator=generator(config.seed, SAMPLE_NOISE, i)) for i in indices])
+    y = labels_for(indices, config, model.config.num_classes)
+    sde_gens = [generator(config.seed, SAMPLE_SDE, i) for i in indices]
+
+    def noise_fn(x):
+        n = torch.stack([torch.randn(x.shape[1:], generator=g) for g in sde_gens])
+        return n.repeat(x.shape[0] // len(n), *([1] * (x.ndim - 1))).to(x)  # CFG doubles the batch
+
+    torch.manual_seed(seed_of(config.seed, SAMPLE_SHARD, k))  # DDPM's ancestral noise
+    x = objective.sample(model, noise.to(device), y.to(device), cfg_scale=config.cfg_scale,
+                         num_steps=config.num_steps, sampler=config.sampler, noise_fn=noise_fn,
+                         **config.sampler_options)
+    if vae is not None:
+        x = vae.decode(x / scale).sample
+    return to_uint8(x), y.numpy().astype(np.int64)
+
+
+def write_npz_streaming(path, parts, num_samples):
+    """np.savez-compatible .npz (arr_0 images, arr_1 labels) written shard by shard, never holding all
+    images in memory (50k at 256 px is 9.8 GB); atomic."""
+    first = np.load(parts[0], allow_pickle=False)["images"]
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False,
+              "shape": (num_samples, *first.shape[1:])}
+
+    def write(tmp):
+        labels = []
+        with zipfile.ZipFile(tmp, "w", allowZip64=True) as zf:
+            with zf.open("arr_0.npy", "w", force_zip64=True) as f:
+                np.lib.format.write_array_header_2_0(f, header)
+                for part in parts:
+                    with np.load(part, allow_pickle=False) as z:
+                        f.write(np.ascontiguousarray(z["images"]).tobytes())
+                        labels.append(z["labels"])
+            with zf.open("arr_1.npy", "w") as f:
+                np.lib.format.write_array(f, np.concatenate(labels), allow_pickle=False)
+    atomic_write(path, write)
+
+
+def save_shard(path, images, labels):
+    def write(tmp):
+        with open(tmp, "wb") as f:
+            np.savez(f, images=images, labels=labels)
+    atomic_write(path, write)
+
+
+def check_shard_config(folder, config):
+    """A shard folder belongs to one configuration; resuming with another is an error."""
+    path = os.path.join(folder, "config.yaml")
+    fields = {k: v for k, v in dataclasses.asdict(config).items() if k not in ("device", "keep_shards", "progress")}
+    text = yaml.safe_dump(json_plain(fields), sort_keys=True)
+    if os.path.exists(path):
+        with open(path) as f:
+            if f.read() != text:
+                raise ValueError(f"'{folder}' holds samples of another configuration; delete it or change --out")
+    else:
+        atomic_text(path, text)
+
+
+def json_plain(value):
+    if isinstance(value, dict):
+        return {k: json_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_plain(v) for v in value]
+    return value
+
+
+def sample(config):
+    """Write config.out; run under torchrun to spread shards over processes. Returns config.out."""
+    ctx = distributed.setup(config.device)
+    try:
+        return _sample(config, ctx)
+    finally:
+        distributed.teardown(ctx)
+
+
+def _sample(config, ctx):
+    if os.path.exists(config.out):
+        log.info("%s exists; nothing to do", config.out)
+        return config.out
+    name, overrides, kind, options, decoder, scale = resolve(config)
+    model = ptdit.create_model(name, **overrides)
+    load_weights(model, config.checkpoint, prefer=config.weights)
+    model = model.to(ctx.device).eval()
+    if kind == "ddpm":
+        options.setdefault("learn_sigma", model.config.learn_sigma)
+    objective = make_objective(kind, **options)
+    vae = None if decoder == "pixel" else load_vae(decoder, ctx.device)
+
+    folder = shard_dir(config.out)
+    if ctx.is_main:
+        os.makedirs(folder, exist_ok=True)
+        check_shard_config(folder, config)
+    distributed.barrier(ctx)
+    num_shards = -(-config.num_samples // config.batch_size)
+    paths = [os.path.join(folder, f"shard_{k:06d}.npz") for k in range(num_shards)]
+    mine = [k for k in range(ctx.rank, num_shards, ctx.world_size) if not os.path.exists(paths[k])]
+    log.info("sampling %d images of %s (%s, %s, %d steps, cfg %.2f): %d shards here, %d done before",
+             config.num_samples, name, kind, config.sampler or objective.default_sampler, config.num_steps,
+             config.cfg_scale, len(mine), sum(map(os.path.exists, paths)))
+    for k in tqdm(mine, desc="sample shards", disable=not (ctx.is_main and config.progress)):
+        images, labels = sample_shard(k, model, objective, vae, scale, config, ctx.device)
+        save_shard(paths[k], images, labels)
+    distributed.barrier(ctx)
+    if ctx.is_main:
+        write_npz_streaming(config.out, paths, config.num_samples)
+        if not config.keep_shards:
+            shutil.rmtree(folder)
+        log.info("wrote %s", config.out)
+    distributed.barrier(ctx)
+    return config.out

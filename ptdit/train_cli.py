@@ -1,0 +1,79 @@
+"""`ptdit train RUN_DIR --data LATENTS ...`: argparse front of ptdit/train.py."""
+
+import argparse
+import logging
+import os
+
+import yaml
+
+
+def parse_pairs(pairs):
+    """["depth=2", "compression_ratio=[1,2,2]"] -> {"depth": 2, "compression_ratio": [1, 2, 2]} (YAML values)."""
+    out = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise ValueError(f"expected KEY=VALUE, got {pair!r}")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def setup_logging():
+    rank = int(os.environ.get("RANK", "0"))
+    logging.basicConfig(level=logging.INFO if rank == 0 else logging.WARNING,
+                        format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+
+
+def cmd_train(args):
+    from ptdit.train import NonFiniteLoss, TrainConfig, train
+
+    setup_logging()
+    fields = {}
+    if args.config:
+        with open(args.config) as f:
+            fields.update(yaml.safe_load(f) or {})
+    given = {"run_dir": args.run_dir, "data": args.data, "model": args.model, "objective": args.objective,
+             "steps": args.steps, "global_batch_size": args.batch_size, "lr": args.lr,
+             "ema_decay": args.ema_decay, "ckpt_every": args.ckpt_every, "log_every": args.log_every,
+             "seed": args.seed, "num_workers": args.num_workers, "device": args.device, "bf16": args.bf16,
+             "tf32": args.tf32, "grad_checkpointing": args.grad_checkpointing, "compile": args.compile}
+    fields.update({k: v for k, v in given.items() if v is not None})
+    if args.model_override:
+        fields["model_overrides"] = {**fields.get("model_overrides", {}), **parse_pairs(args.model_override)}
+    if args.objective_option:
+        fields["objective_options"] = {**fields.get("objective_options", {}), **parse_pairs(args.objective_option)}
+    if "data" not in fields:
+        raise ValueError("--data (a `ptdit encode` folder) is required")
+    try:
+        path = train(TrainConfig.from_dict(fields))
+    except NonFiniteLoss as err:
+        raise SystemExit(f"ptdit train: {err}")
+    print(path)
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser("train", help="train a model on encoded latents/pixels; resumes an existing run")
+    p.add_argument("run_dir", help="run folder: config.yaml, checkpoints/, log.csv, final.pt")
+    p.add_argument("--config", help="YAML file of TrainConfig fields (flags given here override it)")
+    p.add_argument("--data", help="`ptdit encode` output folder")
+    p.add_argument("--model", help="registered model name, e.g. DiT-S/2, PT-DiT/S-Class")
+    p.add_argument("--model-override", "-m", action="append", metavar="KEY=VALUE",
+                   help="model config field, e.g. -m depth=2 -m hidden_size=64")
+    p.add_argument("--objective", choices=["ddpm", "sit"])
+    p.add_argument("--objective-option", "-o", action="append", metavar="KEY=VALUE",
+                   help="create_diffusion / create_transport argument, e.g. -o path_type=GVP")
+    p.add_argument("--steps", type=int)
+    p.add_argument("--batch-size", type=int, help="global batch size (all processes)")
+    p.add_argument("--lr", type=float)
+    p.add_argument("--ema-decay", type=float)
+    p.add_argument("--ckpt-every", type=int)
+    p.add_argument("--log-every", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--num-workers", type=int)
+    p.add_argument("--device", help="auto | cpu | cuda")
+    p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None, help="bf16 autocast on CUDA (default on)")
+    p.add_argument("--tf32", action=argparse.BooleanOptionalAction, default=None, help="TF32 matmuls on CUDA (default on)")
+    p.add_argument("--grad-checkpointing", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None, help="torch.compile the model")
+    p.set_defaults(func=cmd_train)
+    return p

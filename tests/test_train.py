@@ -1,0 +1,180 @@
+"""Training: tiny DiT / PT-DiT learn on the stand-in, kill-and-resume is bit-exact, NaN stops the run,
+DDP on 2 CPU processes equals one process on the same global batch."""
+
+import csv
+import functools
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+
+from ptdit.data.latents import encode_folder
+from ptdit.data.standin import write_standin
+from ptdit.train import NonFiniteLoss, TrainConfig, latest_checkpoint, train
+from tests.multiprocess import run_processes
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = dict(depth=2, hidden_size=64, num_heads=4)
+# PT-DiT on a 8x8 token grid: 2x2 windows (16 windows) instead of the default 64.
+TINY_PT = dict(TINY, compression_ratio=[1, 2, 2])
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # One thread: bit-exact comparisons across processes, and no slowdown on a busy 2-core machine.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def pixels(tmp_path_factory):
+    """The procedural stand-in at 16x16 px (8x8 tokens with patch 2), encoded in pixel mode."""
+    root = tmp_path_factory.mktemp("standin")
+    write_standin(root / "standin", "procedural", train_per_class=20, val_per_class=0)
+    encode_folder(str(root / "standin" / "train"), str(root / "px"), image_size=16, num_workers=0, shard_size=64)
+    return str(root / "px")
+
+
+def config(run_dir, data, **kw):
+    fields = dict(run_dir=str(run_dir), data=data, model="DiT-S/2", model_overrides=TINY, steps=12,
+                  global_batch_size=8, lr=1e-3, ema_decay=0.99, ckpt_every=4, log_every=2, progress=False)
+    fields.update(kw)
+    return TrainConfig(**fields)
+
+
+def losses(run_dir):
+    with open(os.path.join(run_dir, "log.csv")) as f:
+        return [float(r["loss"]) for r in csv.DictReader(f)]
+
+
+def weights(path):
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    return ckpt["model"], ckpt["ema"]
+
+
+@pytest.mark.parametrize("model,overrides,objective", [("DiT-S/2", TINY, "ddpm"),
+                                                       ("PT-DiT/S-Class", TINY_PT, "sit")])
+def test_tiny_models_learn(tmp_path, pixels, model, overrides, objective):
+    cfg = config(tmp_path / "run", pixels, model=model, model_overrides=overrides, objective=objective,
+                 steps=200, global_batch_size=16, ckpt_every=200, log_every=1)
+    final = train(cfg)
+    curve = losses(cfg.run_dir)
+    assert len(curve) == 200
+    start, end = np.mean(curve[:3]), np.mean(curve[-20:])
+    print(f"{model} {objective}: loss {start:.4f} -> {end:.4f}")
+    assert end < 0.6 * start
+    model_state, ema_state = weights(final)
+    assert all(torch.isfinite(v).all() for v in model_state.values())
+    with open(os.path.join(cfg.run_dir, "log.csv")) as f:
+        row = next(csv.DictReader(f))
+    assert float(row["steps_per_s"]) > 0 and float(row["lr"]) == 1e-3 and float(row["grad_norm"]) > 0
+
+
+KILLED_RUN = textwrap.dedent("""
+    import os, signal, sys, torch
+    sys.path.insert(0, {root!r})
+    torch.set_num_threads(1)
+    from ptdit.train import TrainConfig, train
+    def kill(step, model, ctx):
+        if step == {kill_at}:
+            os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, no flush: as a preempted job
+    train(TrainConfig.from_dict({fields!r}), on_step=kill)
+""")
+
+
+def test_kill_and_resume_is_bit_exact(tmp_path, pixels):
+    reference = config(tmp_path / "reference", pixels)
+    ref_model, ref_ema = weights(train(reference))
+
+    killed = config(tmp_path / "killed", pixels)
+    script = KILLED_RUN.format(root=ROOT, kill_at=7, fields=killed.to_dict())
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert latest_checkpoint(killed.run_dir).endswith("0000004.pt")
+    assert not os.path.exists(os.path.join(killed.run_dir, "final.pt"))
+    # A checkpoint write cut short leaves only a temporary, which resume ignores.
+    open(os.path.join(killed.run_dir, "checkpoints", "0000008.pt.tmp999"), "wb").write(b"partial")
+
+    model, ema = weights(train(killed))  # same command again: resumes from step 4
+    assert all(torch.equal(model[k], ref_model[k]) for k in ref_model)
+    assert all(torch.equal(ema[k], ref_ema[k]) for k in ref_ema)
+    assert losses(killed.run_dir) == losses(reference.run_dir)  # the log has no duplicated steps
+    ref_opt = torch.load(latest_checkpoint(reference.run_dir), weights_only=True)["opt"]["state"]
+    opt = torch.load(latest_checkpoint(killed.run_dir), weights_only=True)["opt"]["state"]
+    assert all(torch.equal(opt[i]["exp_avg_sq"], ref_opt[i]["exp_avg_sq"]) for i in ref_opt)
+
+
+def test_exception_and_resume_with_more_steps(tmp_path, pixels):
+    """An exception mid-run (kill at step 10), then a longer run on the same folder, equals one run."""
+    reference = config(tmp_path / "reference", pixels, model="PT-DiT/S-Class", model_overrides=TINY_PT,
+                       objective="sit", steps=12)
+    ref_model, _ = weights(train(reference))
+
+    def crash(step, model, ctx):
+        if step == 10:
+            raise KeyboardInterrupt
+    short = config(tmp_path / "run", pixels, model="PT-DiT/S-Class", model_overrides=TINY_PT, objective="sit",
+                   steps=12)
+    with pytest.raises(KeyboardInterrupt):
+        train(short, on_step=crash)
+    model, _ = weights(train(short))
+    assert all(torch.equal(model[k], ref_model[k]) for k in ref_model)
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, pixels):
+    def poison(step, model, ctx):
+        if step == 5:
+            with torch.no_grad():
+                model.final_layer.linear.weight.fill_(float("nan"))
+    cfg = config(tmp_path / "run", pixels)
+    with pytest.raises(NonFiniteLoss, match="NaN/inf between steps 5 and 6") as err:
+        train(cfg, on_step=poison)
+    assert "0000004.pt" in str(err.value)
+    assert sorted(os.listdir(os.path.join(cfg.run_dir, "checkpoints"))) == ["0000004.pt"]
+    model, _ = weights(latest_checkpoint(cfg.run_dir))
+    assert all(torch.isfinite(v).all() for v in model.values())
+
+
+def test_resume_with_another_config_is_an_error(tmp_path, pixels):
+    train(config(tmp_path / "run", pixels, steps=2))
+    with pytest.raises(ValueError, match="lr"):
+        train(config(tmp_path / "run", pixels, steps=4, lr=5e-4))
+
+
+def save_grads(out_dir, step, model, ctx):
+    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    torch.save(grads, os.path.join(out_dir, f"grads_w{ctx.world_size}_r{ctx.rank}.pt"))
+
+
+def train_one_step(run_dir, data, out_dir):
+    train(config(run_dir, data, steps=1, ckpt_every=1, log_every=1), on_step=functools.partial(save_grads, out_dir))
+
+
+def test_ddp_two_processes_equal_one(tmp_path, pixels):
+    run_processes(1, train_one_step, str(tmp_path / "one"), pixels, str(tmp_path))
+    run_processes(2, train_one_step, str(tmp_path / "two"), pixels, str(tmp_path))
+    one = torch.load(tmp_path / "grads_w1_r0.pt", weights_only=True)
+    for rank in range(2):  # after DDP's all-reduce every rank holds the mean gradient of the global batch
+        two = torch.load(tmp_path / f"grads_w2_r{rank}.pt", weights_only=True)
+        assert one.keys() == two.keys() and len(one) > 10
+        for name in one:
+            torch.testing.assert_close(two[name], one[name], rtol=1e-5, atol=1e-7)
+    model_one, _ = weights(tmp_path / "one" / "final.pt")
+    model_two, _ = weights(tmp_path / "two" / "final.pt")
+    for name in model_one:
+        torch.testing.assert_close(model_two[name], model_one[name], rtol=1e-5, atol=1e-6)
+    assert losses(tmp_path / "one") == pytest.approx(losses(tmp_path / "two"), rel=1e-5)
+
+
+def test_grad_checkpointing_gives_the_same_weights(tmp_path, pixels):
+    plain, _ = weights(train(config(tmp_path / "plain", pixels, steps=2)))
+    recomputed, _ = weights(train(config(tmp_path / "ckpt", pixels, steps=2, grad_checkpointing=True)))
+    for name in plain:
+        torch.testing.assert_close(recomputed[name], plain[name], rtol=0, atol=1e-6)
