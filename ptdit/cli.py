@@ -28,6 +28,16 @@ def build_parser():
     models = sub.add_parser("models", help="list every registered model with params and GFLOPs (256 px)")
     models.add_argument("--csv", action="store_true", help="CSV: name,params,gflops_256")
     models.set_defaults(func=cmd_models)
+    from evaluation.profile_cli import add_parser as add_profile_parser
+    add_profile_parser(sub)
+    from ptdit import data_cli, sample_cli, train_cli  # argparse only: heavy imports happen in the verbs
+    data_cli.add_parser(sub)
+    train_cli.add_parser(sub)
+    sample_cli.add_parser(sub)
+    from evaluation import evaluate_cli, extractor_cli, report_cli
+    evaluate_cli.add_parser(sub)
+    extractor_cli.add_parser(sub)
+    report_cli.add_parser(sub)
     return parser
 
 

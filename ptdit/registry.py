@@ -109,3 +109,13 @@ _PT_V2 = {"S": (10, 288, 6), "B": (12, 640, 10), "L": (28, 864, 12), "XL": (28, 
 for _size, (_depth, _width, _heads) in _PT_V2.items():
     register(f"PT-DiT/{_size}", "ptdit.pt_dit:PTDiT", "paper v2 Table 4 size, released block",
              depth=_depth, hidden_size=_width, num_heads=_heads, layout="released")
+
+# --- Text-to-image models of the paper's Fig. 2 (GFLOPs against resolution) -------------------------
+# PixArt-alpha-0.6B (PixArt.py PixArt_XL_2: 28 x 1152, 16 heads, T5 4096-d, 120 tokens) and PT-DiT's
+# text models with the released block and adaLN-single, at the v2 paper's Table 4 L and H sizes.
+register("PixArt-alpha-0.6B", "baselines.pixart:PixArt", "PixArt-alpha XL/2, full attention, adaLN-single",
+         depth=28, hidden_size=1152, num_heads=16)
+register("PT-DiT/L-T2I", "ptdit.pt_dit_text:PTDiTText", "paper's PT-DiT/L-0.6B: released block, adaLN-single",
+         depth=28, hidden_size=864, num_heads=12)
+register("PT-DiT/H-T2I", "ptdit.pt_dit_text:PTDiTText", "paper's PT-DiT/H: released block, adaLN-single",
+         depth=30, hidden_size=1440, num_heads=20)

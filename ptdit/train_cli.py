@@ -36,7 +36,8 @@ def cmd_train(args):
              "steps": args.steps, "global_batch_size": args.batch_size, "lr": args.lr,
              "ema_decay": args.ema_decay, "ckpt_every": args.ckpt_every, "log_every": args.log_every,
              "seed": args.seed, "num_workers": args.num_workers, "device": args.device, "bf16": args.bf16,
-             "tf32": args.tf32, "grad_checkpointing": args.grad_checkpointing, "compile": args.compile}
+             "tf32": args.tf32, "grad_checkpointing": args.grad_checkpointing, "compile": args.compile,
+             "progress": args.progress}
     fields.update({k: v for k, v in given.items() if v is not None})
     if args.model_override:
         fields["model_overrides"] = {**fields.get("model_overrides", {}), **parse_pairs(args.model_override)}
@@ -75,5 +76,7 @@ def add_parser(subparsers):
     p.add_argument("--tf32", action=argparse.BooleanOptionalAction, default=None, help="TF32 matmuls on CUDA (default on)")
     p.add_argument("--grad-checkpointing", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None, help="torch.compile the model")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar (default on; off in workflow logs)")
     p.set_defaults(func=cmd_train)
     return p

@@ -98,3 +98,13 @@ class ImageNetFolder(torch.utils.data.Dataset):
         # ToTensor + Normalize(0.5, 0.5) of DiT train.py: uint8 -> [-1, 1].
         x = torch.from_numpy(arr).permute(2, 0, 1).float().div(127.5).sub(1.0)
         return x, label, index
+
+
+def load_split(split_dir, image_size):
+    """Every image of a split as (uint8 [N, S, S, 3], int64 labels [N]): for small splits only (the
+    stand-in's feature-network training set and reference batch)."""
+    items = list_images(split_dir, list_classes(split_dir))
+    if not items:
+        raise FileNotFoundError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) under '{split_dir}'")
+    images = np.stack([read_image(path, image_size) for path, _ in items])
+    return images, np.array([label for _, label in items], dtype=np.int64)

@@ -1,0 +1,233 @@
+"""Figures of results/table_efficiency.csv: GFLOPs, peak memory and throughput against resolution,
+ours as filled markers on lines, the paper's numbers as hollow markers of the same colour.
+
+Attention cost grows with the square of the token count, so GFLOPs and (for full attention) memory
+and time are drawn on log axes; resolution is on a log2 axis (each tick doubles the side).
+
+    python -m evaluation.efficiency_figures results/table_efficiency.csv --out-dir results/figures
+"""
+
+import argparse
+import csv
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
+import matplotlib.ticker  # noqa: E402
+
+FIGURES = ("gflops_vs_resolution", "memory_vs_resolution", "throughput_vs_resolution")
+TEXT_MODELS = ("PixArt-alpha-0.6B", "PT-DiT/L-T2I", "Lumina-Next-1.7B", "PT-DiT/H-T2I")
+# One hue per family, darker for bigger models: the eye groups families, the legend names sizes.
+FAMILY_COLOURS = {"DiT": plt.cm.Blues, "SiT": plt.cm.Blues, "DAM": plt.cm.Greens, "Agent": plt.cm.Purples,
+                  "PT-DiT": plt.cm.Oranges, "PixArt": plt.cm.Blues, "Lumina": plt.cm.Greens}
+SIZE_SHADE = {"S": 0.45, "B": 0.6, "L": 0.75, "XL": 0.9, "H": 0.95, "0.6B": 0.75, "1.7B": 0.85}
+MARKERS = {"DiT": "o", "SiT": "o", "DAM": "s", "Agent": "D", "PT-DiT": "^", "PixArt": "o", "Lumina": "s"}
+
+
+def read_rows(path):
+    def number(value):
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            return None
+    with open(path) as f:
+        return [{k: (v if k in ("model", "device", "dtype", "status") else number(v)) for k, v in row.items()}
+                for row in csv.DictReader(f)]
+
+
+def family(model):
+    for name in ("PT-DiT", "DiT", "SiT", "DAM", "Agent", "PixArt", "Lumina"):
+        if model.startswith(name):
+            return name
+    return "other"
+
+
+def style(model):
+    fam = family(model)
+    size = next((s for s in ("XL", "0.6B", "1.7B", "S", "B", "L", "H") if f"/{s}" in model or f"-{s}" in model), "B")
+    colour = FAMILY_COLOURS.get(fam, plt.cm.Greys)(SIZE_SHADE.get(size, 0.7))
+    return {"color": colour, "marker": MARKERS.get(fam, "x")}
+
+
+def series(rows, model, column, device=None):
+    points = sorted((r["resolution"], r[column]) for r in rows
+                    if r["model"] == model and r.get(column) is not None and (device is None or r["device"] == device))
+    seen, out = set(), []
+    for x, y in points:              # one value per resolution (GFLOPs repeat across devices)
+        if x not in seen:
+            seen.add(x)
+            out.append((x, y))
+    return out
+
+
+def models_in(rows):
+    order = []
+    for row in rows:
+        if row["model"] not in order:
+            order.append(row["model"])
+    return order
+
+
+def resolution_axis(ax, resolutions):
+    ax.set_xscale("log", base=2)
+    ticks = sorted(set(int(r) for r in resolutions)) or [256, 512, 1024, 2048]
+    ax.set_xticks(ticks)
+    ax.set_xticklabels([str(t) for t in ticks])
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    pad = 1.6 if len(ticks) == 1 else 1.15      # keep markers off the frame
+    ax.set_xlim(ticks[0] / pad, ticks[-1] * pad)
+    ax.set_xlabel("resolution (px)")
+    ax.grid(True, which="major", alpha=0.3)
+
+
+def draw(ax, rows, models, ours_column, paper_column=None, device=None):
+    """Lines of ours, hollow paper markers; returns the resolutions drawn."""
+    xs = []
+    for model in models:
+        st = style(model)
+        ours = series(rows, model, ours_column, device)
+        paper = series(rows, model, paper_column) if paper_column else []
+        if ours:
+            ax.plot(*zip(*ours), color=st["color"], marker=st["marker"], lw=1.8, ms=6, label=model)
+        if paper:
+            ax.plot(*zip(*paper), ls="none", marker=st["marker"], ms=11, mfc="none", mec=st["color"], mew=1.6,
+                    label=None if ours else f"{model} (paper)")
+        xs += [x for x, _ in ours + paper]
+    return xs
+
+
+def value_axis(ax, values):
+    """Log scale where values span more than a decade (quadratic growth), linear otherwise so that a
+    narrow range still gets readable ticks."""
+    values = [v for v in values if v]
+    if values and max(values) / min(values) > 10:
+        log_axis(ax)
+    else:
+        ax.set_ylim(bottom=0, top=max(values) * 1.15 if values else 1)
+
+
+def log_axis(ax):
+    """Log y axis with plain-number labels (0.2, 0.5, 1, 2, 5, 10, ...), not 2x10^-1."""
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+
+
+def drawn_values(ax):
+    return [y for line in ax.get_lines() for y in line.get_ydata()]
+
+
+def paper_legend_entry(ax, loc="upper left"):
+    """A legend key that explains the hollow markers once, instead of per model."""
+    handles, labels = ax.get_legend_handles_labels()
+    handles.append(plt.Line2D([], [], ls="none", marker="o", ms=10, mfc="none", mec="0.3", mew=1.5))
+    labels.append("paper (hollow)")
+    ax.legend(handles, labels, fontsize=8, loc=loc, frameon=True, framealpha=0.85, edgecolor="none")
+
+
+def save(fig, out_dir, name):
+    os.makedirs(out_dir, exist_ok=True)
+    for ext in ("png", "pdf"):
+        fig.savefig(os.path.join(out_dir, f"{name}.{ext}"), dpi=150, bbox_inches="tight")
+    plt.close(fig)
+
+
+def empty(ax, text):
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="0.4")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def gflops_figure(rows, out_dir):
+    class_models = [m for m in models_in(rows) if m not in TEXT_MODELS]
+    text_models = [m for m in TEXT_MODELS if any(r["model"] == m for r in rows)]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5))
+    # The paper's Fig. 2 numbers leave the attention matmuls out (evaluation/flop_breakdown.py), so
+    # the text panel draws ours in that convention too; the class panel is DiT's convention.
+    panels = ((axes[0], class_models, "gflops", "class-conditional, DiT convention (attention included)"),
+              (axes[1], text_models, "gflops_no_attn", "text-to-image (Fig. 2), attention matmuls left out"))
+    for ax, models, column, title in panels:
+        xs = draw(ax, rows, models, column, "paper_gflops")
+        if not xs:
+            empty(ax, "no points")
+            continue
+        log_axis(ax)
+        resolution_axis(ax, xs)
+        ax.set_ylabel("GFLOPs per forward (batch 1)")
+        ax.set_title(title)
+        paper_legend_entry(ax)
+    fig.suptitle("Compute against resolution: full attention grows with tokens², PT-DiT almost linearly "
+                 "(filled: ours, hollow: paper)")
+    save(fig, out_dir, "gflops_vs_resolution")
+
+
+def devices_in(rows, column):
+    return sorted({(r["device"], r["dtype"]) for r in rows if r.get(column) is not None and r.get("device")})
+
+
+def memory_figure(rows, out_dir):
+    devices = devices_in(rows, "peak_mem_mb") or [(None, None)]
+    fig, axes = plt.subplots(1, len(devices), figsize=(6 * len(devices), 5), squeeze=False)
+    for ax, (device, dtype) in zip(axes[0], devices):
+        subset = [r for r in rows if r.get("device") == device and r.get("dtype") == dtype]
+        xs = draw(ax, subset, models_in(subset), "peak_mem_mb")
+        if not xs:
+            empty(ax, "no timed points")
+            continue
+        value_axis(ax, drawn_values(ax))
+        resolution_axis(ax, xs)
+        kind = "CUDA max allocated" if device == "cuda" else "peak RSS of the profiling process"
+        ax.set_ylabel(f"peak memory (MB, {kind})")
+        batches = sorted({int(r["train_batch"]) for r in subset if r.get("train_batch") is not None})
+        ax.set_title(f"{device} / {dtype}: peak over inference and training (train batch "
+                     f"{', '.join(map(str, batches))})")
+        ax.legend(fontsize=8, loc="upper left", frameon=False)
+    save(fig, out_dir, "memory_vs_resolution")
+
+
+def throughput_figure(rows, out_dir):
+    devices = devices_in(rows, "infer_steps_per_s") or [(None, None)]
+    fig, axes = plt.subplots(len(devices), 2, figsize=(12, 4.8 * len(devices)), squeeze=False)
+    for line, (device, dtype) in zip(axes, devices):
+        subset = [r for r in rows if (r.get("device") == device and r.get("dtype") == dtype)
+                  or r.get("paper_infer_steps_per_s") is not None]
+        for ax, column, label in ((line[0], "infer_steps_per_s", "inference"),
+                                  (line[1], "train_steps_per_s", "training")):
+            models = [m for m in models_in(subset) if series(subset, m, column, device) or
+                      series(subset, m, f"paper_{column}")]
+            xs = draw(ax, subset, models, column, f"paper_{column}", device)
+            if not xs:
+                empty(ax, "no timed points")
+                continue
+            value_axis(ax, drawn_values(ax))
+            resolution_axis(ax, xs)
+            batches = sorted({int(r[f"{column.split('_')[0]}_batch"]) for r in subset if r.get(column) is not None
+                              and r.get(f"{column.split('_')[0]}_batch") is not None})
+            ax.set_ylabel(f"{label} steps/s (batch {', '.join(map(str, batches))})")
+            ax.set_title(f"{label}, {device} / {dtype} (hollow: paper, their GPU)")
+            paper_legend_entry(ax, loc="lower left")
+    save(fig, out_dir, "throughput_vs_resolution")
+
+
+def make_figures(table, out_dir):
+    rows = read_rows(table)
+    gflops_figure(rows, out_dir)
+    memory_figure(rows, out_dir)
+    throughput_figure(rows, out_dir)
+    return [os.path.join(out_dir, f"{name}.{ext}") for name in FIGURES for ext in ("png", "pdf")]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="efficiency figures from results/table_efficiency.csv")
+    parser.add_argument("table", nargs="?", default="results/table_efficiency.csv")
+    parser.add_argument("--out-dir", default="results/figures")
+    args = parser.parse_args(argv)
+    for path in make_figures(args.table, args.out_dir):
+        print(path)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""results/table_efficiency.csv: every paper number lands in a paper_* column, beside ours."""
+
+import csv
+
+import pytest
+
+from evaluation.attention_cost import attention_cost_pct
+from evaluation.efficiency_table import COLUMNS, build_rows, claim_rows, write_tables
+from evaluation.paper_numbers import NUMBERS, paper_values
+from evaluation.profile import profile_point, write_json_atomic
+
+# The issue's list, written out again so that paper_numbers.py cannot silently lose one.
+EXPECTED = {
+    ("DiT-S/2", 256): 6.06, ("DiT-B/2", 256): 23.01, ("DiT-L/2", 256): 80.71, ("DiT-XL/2", 256): 118.64,
+    ("DiT-B/2", 512): 106.5, ("DiT-B/2", 1024): 650.2,
+    ("DAM-B/2-n64", 256): 22.5, ("DAM-B/2-n64", 512): 90.1, ("DAM-B/2-n64", 1024): 360.6,
+    ("PT-DiT/B-Class", 256): 18.3, ("PT-DiT/B-Class", 512): 68.6, ("PT-DiT/B-Class", 1024): 269.6,
+    ("PT-DiT/S-Class", 256): 3.8, ("PT-DiT/L-Class", 256): 82.6,
+    ("PixArt-alpha-0.6B", 256): 142.8, ("PixArt-alpha-0.6B", 512): 542.5,
+    ("PixArt-alpha-0.6B", 1024): 2141.2, ("PixArt-alpha-0.6B", 2048): 8536.1,
+    ("PT-DiT/L-T2I", 256): 101.7, ("PT-DiT/L-T2I", 512): 366.1,
+    ("PT-DiT/L-T2I", 1024): 1423.9, ("PT-DiT/L-T2I", 2048): 5664.9,
+    ("Lumina-Next-1.7B", 256): 1513.9, ("Lumina-Next-1.7B", 2048): 96069.1,
+    ("PT-DiT/H-T2I", 256): 302.1, ("PT-DiT/H-T2I", 2048): 16828.3,
+}
+SPEED = {("DiT-S/2", "train_steps_per_s"): 3.6, ("PT-DiT/S-Class", "train_steps_per_s"): 4.3,
+         ("DiT-S/2", "infer_steps_per_s"): 11.76, ("PT-DiT/S-Class", "infer_steps_per_s"): 16.12}
+EQ4 = {256: 34.3, 512: 9.7, 1024: 4.7, 2048: 2.3}
+
+
+def read(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory):
+    """A table from a few counted points (meta device, no timing) plus the paper-only rows."""
+    folder = tmp_path_factory.mktemp("points")
+    paths = []
+    for model, px in (("DiT-B/2", 256), ("DiT-B/2", 512), ("PT-DiT/B-Class", 512), ("PT-DiT/S-Class", 256)):
+        path = folder / f"{model.replace('/', '_')}_{px}.json"
+        write_json_atomic(path, profile_point(model, px, timing=False))
+        paths.append(path)
+    out = folder / "table_efficiency.csv"
+    write_tables(paths, out, folder / "claims.csv")
+    return read(out), read(folder / "claims.csv")
+
+
+def row(rows, model, px):
+    found = [r for r in rows if r["model"] == model and int(r["resolution"]) == px]
+    assert len(found) == 1, (model, px, found)
+    return found[0]
+
+
+def test_contract_columns_come_first(table):
+    rows, _ = table
+    assert list(rows[0])[:10] == ["model", "resolution", "tokens", "params_M", "gflops", "paper_gflops",
+                                  "train_steps_per_s", "infer_steps_per_s", "peak_mem_mb", "device"]
+    assert list(rows[0]) == COLUMNS
+
+
+def test_every_listed_paper_gflops_is_in_the_table(table):
+    rows, _ = table
+    for (model, px), value in EXPECTED.items():
+        assert float(row(rows, model, px)["paper_gflops"]) == value, (model, px)
+
+
+def test_every_paper_number_is_in_the_table(table):
+    rows, _ = table
+    for number in NUMBERS:
+        if "*" in number.model:
+            continue
+        r = row(rows, number.model, number.resolution or 256)
+        assert r[f"paper_{number.quantity}"] != "", number
+
+
+def test_speed_claims_and_eq4_ratios_are_filled(table):
+    rows, _ = table
+    for (model, column), value in SPEED.items():
+        assert float(row(rows, model, 256)[f"paper_{column}"]) == value
+    for px, value in EQ4.items():
+        assert paper_values("PT-DiT/B-Class", px)["attn_cost_pct"].value == value
+    measured = row(rows, "PT-DiT/B-Class", 512)
+    assert float(measured["paper_attn_cost_pct"]) == 9.7
+    assert float(measured["attn_cost_pct"]) == pytest.approx(9.77, abs=0.01)
+
+
+def test_measured_rows_sit_beside_the_paper(table):
+    rows, _ = table
+    r = row(rows, "DiT-B/2", 512)
+    assert r["status"] == "counted" and float(r["gflops"]) == pytest.approx(106.38, abs=0.01)
+    assert float(r["paper_gflops"]) == 106.5 and int(r["tokens"]) == 1024
+    assert row(rows, "DiT-XL/2", 256)["status"] == "paper_only"
+
+
+def test_claims_table_has_every_claim(table):
+    _, claims = table
+    assert [float(c["paper"]) for c in claims] == [1.19, 1.37, 2.41, 1.44, 1.51, 1.51]
+
+
+def test_eq4_formula_reproduces_the_paper_up_to_2048():
+    # tokens, tokens per window: the paper truncates (34.375 -> 34.3).
+    for (n, t), paper in zip(((256, 4), (1024, 16), (4096, 64)), (34.3, 9.7, 4.7)):
+        assert int(attention_cost_pct(n, t) * 10) / 10 == paper
+    assert int(attention_cost_pct(16384, 64) * 10) / 10 == 2.3     # 256 windows, not 64 (see module)
+
+
+def test_claims_computed_from_timed_rows():
+    rows = build_rows([
+        {"model": "DiT-S/2", "resolution": 256, "device": "cpu", "dtype": "fp32", "status": "ok", "tokens": 256,
+         "infer": {"steps_per_s": 2.0, "batch": 1, "q1_s": 0.5, "q3_s": 0.5}},
+        {"model": "PT-DiT/S-Class", "resolution": 256, "device": "cpu", "dtype": "fp32", "status": "ok", "tokens": 256,
+         "infer": {"steps_per_s": 3.0, "batch": 1, "q1_s": 0.3, "q3_s": 0.4}},
+    ])
+    claim = [c for c in claim_rows(rows) if c["quantity"] == "infer_steps_per_s"][0]
+    assert claim["ours"] == 1.5 and claim["device"] == "cpu-fp32"

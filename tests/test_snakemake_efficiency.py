@@ -1,0 +1,58 @@
+"""The Snakemake DAG of the efficiency benchmark on a tiny config, and `snakemake --lint`."""
+
+import csv
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SNAKEMAKE = shutil.which("snakemake") or os.path.join(os.path.dirname(sys.executable), "snakemake")
+
+pytestmark = pytest.mark.skipif(not os.path.exists(SNAKEMAKE), reason="snakemake is not installed")
+
+
+def snakemake(*args, cwd=ROOT, timeout=300):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))}
+    return subprocess.run([SNAKEMAKE, "--snakefile", os.path.join(ROOT, "Snakefile"), "--workflow-profile", "none",
+                           *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+EFFICIENCY_PARTS = ("Snakefile:", "common.smk", "efficiency.smk", "rule profile_point", "rule efficiency_table")
+
+
+def test_lint_is_clean_for_the_efficiency_rules():
+    # Other stages' .smk files are linted by their own tests; this one owns the Snakefile, common.smk
+    # and efficiency.smk.
+    done = snakemake("--lint")
+    text = done.stdout + done.stderr
+    if "Congratulations" in text:
+        return
+    headers = [line for line in text.splitlines() if line.startswith("Lints for")]
+    assert headers, text[-3000:]
+    assert not [h for h in headers if any(part in h for part in EFFICIENCY_PARTS)], text[-3000:]
+
+
+def test_bad_config_fails_at_start_up(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("efficiency:\n  resolutions: [250]\n")
+    done = snakemake("results/table_efficiency.csv", "-n", "--configfile", str(bad), cwd=tmp_path)
+    assert done.returncode != 0 and "multiple" in (done.stdout + done.stderr).lower()
+
+
+def test_table_on_the_ci_config(tmp_path):
+    done = snakemake("results/table_efficiency.csv", "--cores", "2",
+                     "--configfile", os.path.join(ROOT, "tests", "efficiency_ci.yaml"), cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    with open(tmp_path / "results" / "table_efficiency.csv") as f:
+        rows = {(r["model"], int(r["resolution"])): r for r in csv.DictReader(f)}
+    assert rows[("DiT-S/2", 256)]["status"] == "counted" and float(rows[("DiT-S/2", 256)]["paper_gflops"]) == 6.06
+    assert rows[("DiT-S/2", 64)]["status"] == "ok" and float(rows[("DiT-S/2", 64)]["infer_steps_per_s"]) > 0
+    assert rows[("PT-DiT/S-Class", 64)]["status"] == "invalid"        # 4x4 tokens: no 8x8 windows
+    assert float(rows[("PT-DiT/S-Class", 256)]["gflops"]) == pytest.approx(3.86, abs=0.01)
+    assert rows[("DiT-XL/2", 256)]["status"] == "paper_only"           # not profiled, paper kept
+    for name in ("gflops_vs_resolution", "memory_vs_resolution", "throughput_vs_resolution"):
+        for ext in ("png", "pdf"):
+            assert (tmp_path / "results" / "figures" / f"{name}.{ext}").stat().st_size > 1000

@@ -1,0 +1,123 @@
+# Helpers of the rules: which points the config asks for, and each point's command-line options.
+# Naming lives in the library (evaluation/profile.py), so the rules and the CLI agree on file names.
+
+from evaluation.imagenet_plan import ablation_rows, report_rows, run_index, table_rows
+from evaluation.point_files import model_from_slug, point_filename
+
+EFFICIENCY = config["efficiency"]
+FIGURE_NAMES = ["gflops_vs_resolution", "memory_vs_resolution", "throughput_vs_resolution"]
+
+
+def cuda_wanted():
+    """'auto' asks torch at start-up: GPU points exist only where a GPU does."""
+    enabled = EFFICIENCY["cuda"]["enabled"]
+    if enabled == "auto":
+        import torch
+
+        return torch.cuda.is_available()
+    return bool(enabled)
+
+
+def point_json(device, dtype, model, resolution):
+    return f"results/efficiency/{device}-{dtype}/{point_filename(model, resolution)}"
+
+
+def efficiency_points():
+    """Every point JSON the table needs: counted everywhere, timed where the config says."""
+    cpu = EFFICIENCY["cpu"]
+    points = [point_json("cpu", cpu["dtype"], m, r) for m in EFFICIENCY["models"] for r in EFFICIENCY["resolutions"]]
+    points += [point_json("cpu", cpu["dtype"], m, r) for m in cpu["timed"]["models"] for r in cpu["timed"]["resolutions"]]
+    if cuda_wanted():
+        cuda = EFFICIENCY["cuda"]
+        points += [point_json("cuda", cuda["dtype"], m, r) for m in cuda["timed"]["models"]
+                   for r in cuda["timed"]["resolutions"]]
+    return list(dict.fromkeys(points))
+
+
+def is_timed(wildcards):
+    timed = EFFICIENCY[wildcards.device]["timed"]
+    return model_from_slug(wildcards.model) in timed["models"] and int(wildcards.px) in timed["resolutions"]
+
+
+def profile_args(wildcards):
+    """Command-line options of one point, from the config of its device."""
+    if not is_timed(wildcards):
+        return "--no-timing"
+    settings = EFFICIENCY[wildcards.device]
+    args = (f"--batch {settings['infer_batch']} --throughput-batch {settings['throughput_batch']} "
+            f"--train-batch {settings['train_batch']} --warmup {settings['warmup']} "
+            f"--repeats {settings['repeats']} --max-seconds {settings['max_seconds']}")
+    return args + (" --compile" if settings.get("compile") else "")
+
+
+def profile_threads(wildcards):
+    """Timed points take every core: nothing else runs beside them and disturbs the clock."""
+    return workflow.cores if is_timed(wildcards) else 1
+
+
+def torch_threads(wildcards, threads):
+    """Threads torch computes with: the config's torch_threads, else every core the job holds."""
+    return EFFICIENCY[wildcards.device].get("torch_threads") or threads
+
+
+# --- the ImageNet comparison (imagenet.smk) ---
+IMAGENET = config["imagenet"]
+DATASET = IMAGENET["dataset"]
+DATA = IMAGENET["data"]
+RUNS = run_index(IMAGENET)
+DATA_DIR = f"results/data/{DATASET}"
+
+
+def train_split(wildcards=None):
+    return f"{DATA_DIR}/images/train" if DATA["kind"] == "standin" else DATA["train_dir"]
+
+
+def val_split(wildcards=None):
+    return f"{DATA_DIR}/images/val" if DATA["kind"] == "standin" else DATA["val_dir"]
+
+
+def standin_marker(wildcards=None):
+    """The stand-in's completion marker, or nothing for a user's own copy of ImageNet."""
+    return [f"{DATA_DIR}/images/STANDIN"] if DATA["kind"] == "standin" else []
+
+
+def run_row(wildcards):
+    key = (wildcards.model, wildcards.objective, wildcards.variant, int(wildcards.steps))
+    if key not in RUNS:
+        raise ValueError(f"no row of config['imagenet'] trains {'/'.join(map(str, key))}")
+    return RUNS[key]
+
+
+def overrides_args(wildcards):
+    """-m KEY=VALUE for every model override of the row (JSON values, which the CLI reads as YAML)."""
+    import json
+    import shlex
+
+    return " ".join(f"-m {shlex.quote(f'{k}={json.dumps(v)}')}" for k, v in run_row(wildcards).overrides.items())
+
+
+def rows_yaml(rows):
+    """The rows file of `ptdit report-imagenet` / `report-ablation`, as text."""
+    import yaml
+
+    return yaml.safe_dump(report_rows(rows, IMAGENET), sort_keys=False)
+
+
+def launcher(gpus):
+    """One process, or torchrun with one process per GPU of the job."""
+    return f"torchrun --standalone --nproc_per_node {gpus} -m ptdit.cli" if gpus > 1 else "ptdit"
+
+
+def extractor_args(wildcards=None):
+    ext = IMAGENET["extractor"]
+    if ext["kind"] == "small-cnn":
+        return f"--extractor small-cnn --extractor-weights results/extractor/{DATASET}/small_cnn.pt"
+    return f"--extractor inception --extractor-weights {ext['weights']}"
+
+
+def extractor_input(wildcards=None):
+    return [f"results/extractor/{DATASET}/small_cnn.pt"] if IMAGENET["extractor"]["kind"] == "small-cnn" else []
+
+
+def reference_path(wildcards=None):
+    return IMAGENET["reference"] or f"results/reference/{DATASET}/val.npz"

@@ -1,0 +1,204 @@
+# The ImageNet comparison (issue 6): prepare data -> encode once -> feature network and reference ->
+# train -> sample -> evaluate -> report. Which rows exist, and where their files live, is decided in
+# evaluation/imagenet_plan.py; each rule is one `ptdit` command.
+
+wildcard_constraints:
+    dataset="[^/]+",
+    model="[^/_]+(_[^/_]+)?",
+    objective="ddpm|sit",
+    variant="[^/]+",
+    steps="[0-9]+",
+    sampler="ddpm|ddim|sde|ode",
+    nsteps="[0-9]+",
+    cfg="[0-9.]+",
+
+
+rule prepare_standin:
+    output:
+        f"{DATA_DIR}/images/STANDIN",
+    params:
+        out=lambda wildcards, output: os.path.dirname(output[0]),
+        source=DATA.get("standin_source", "mnist"),
+        train=DATA.get("train_per_class", 400),
+        val=DATA.get("val_per_class", 100),
+    conda:
+        "../envs/ptdit.yaml"
+    log:
+        f"logs/{DATASET}/prepare_standin.log",
+    shell:
+        "ptdit prepare-standin {params.out} --source {params.source} --train-per-class {params.train} "
+        "--val-per-class {params.val} > {log} 2>&1"
+
+
+rule encode:
+    input:
+        standin_marker,
+    output:
+        f"{DATA_DIR}/encoded/meta.json",
+    params:
+        split=train_split,
+        out=lambda wildcards, output: os.path.dirname(output[0]),
+        vae=f"--vae {DATA['vae']}" if DATA.get("vae") else "",
+        size=DATA["image_size"],
+    threads: 2
+    resources:
+        gpu=IMAGENET["train"].get("gpus", 0) and 1,
+    conda:
+        "../envs/ptdit.yaml"
+    log:
+        f"logs/{DATASET}/encode.log",
+    shell:
+        "ptdit encode {params.split} {params.out} {params.vae} --image-size {params.size} "
+        "--num-workers 0 > {log} 2>&1"
+
+
+rule train_extractor:
+    input:
+        standin_marker,
+    output:
+        f"results/extractor/{DATASET}/small_cnn.pt",
+    params:
+        split=train_split,
+        epochs=IMAGENET["extractor"].get("epochs", 5),
+        size=DATA["image_size"],
+    threads: 1
+    conda:
+        "../envs/ptdit.yaml"
+    log:
+        f"logs/{DATASET}/train_extractor.log",
+    shell:
+        "ptdit train-extractor {params.split} {output} --image-size {params.size} --epochs {params.epochs} "
+        "> {log} 2>&1"
+
+
+rule reference:
+    input:
+        standin_marker,
+    output:
+        f"results/reference/{DATASET}/val.npz",
+    params:
+        split=val_split,
+        size=DATA["image_size"],
+    conda:
+        "../envs/ptdit.yaml"
+    log:
+        f"logs/{DATASET}/reference.log",
+    shell:
+        "ptdit make-reference {params.split} {output} --image-size {params.size} > {log} 2>&1"
+
+
+# Only final.pt is declared: Snakemake deletes the declared output of a failed job, and the
+# checkpoints beside it survive, so a rerun resumes (ptdit train resumes any run folder).
+rule train:
+    input:
+        f"{DATA_DIR}/encoded/meta.json",
+    output:
+        "results/runs/{dataset}/{model}/{objective}/{variant}/s{steps}/final.pt",
+    params:
+        run_dir=lambda wildcards, output: os.path.dirname(output[0]),
+        data=lambda wildcards, input: os.path.dirname(input[0]),
+        model=lambda wc: model_from_slug(wc.model),
+        overrides=overrides_args,
+        launch=launcher(IMAGENET["train"].get("gpus", 0)),
+        batch=IMAGENET["train"]["batch_size"],
+        lr=IMAGENET["train"]["lr"],
+        ema=IMAGENET["train"]["ema_decay"],
+        ckpt=IMAGENET["train"]["ckpt_every"],
+    threads: IMAGENET["train"].get("threads", 1)
+    resources:
+        gpu=IMAGENET["train"].get("gpus", 0),
+        mem_mb=IMAGENET["train"].get("mem_mb", 4000),
+        runtime=IMAGENET["train"].get("runtime", 60),
+    conda:
+        "../envs/ptdit.yaml"
+    log:
+        "logs/{dataset}/train/{model}_{objective}_{variant}_s{steps}.log",
+    benchmark:
+        "logs/{dataset}/train/{model}_{objective}_{variant}_s{steps}.tsv"
+    shell:
+        "OMP_NUM_THREADS={threads} {params.launch} train {params.run_dir} --data {params.data} "
+        "--model '{params.model}' {params.overrides} --objective {wildcards.objective} --steps {wildcards.steps} "
+        "--batch-size {params.batch} --lr {params.lr} --ema-decay {params.ema} --ckpt-every {params.ckpt} "
+        "--log-every {params.ckpt} --num-workers 0 --no-progress > {log} 2>&1"
+
+
+rule sample:
+    input:
+        "results/runs/{dataset}/{model}/{objective}/{variant}/s{steps}/final.pt",
+    output:
+        "results/samples/{dataset}/{model}/{objective}/{variant}/s{steps}/{sampler}{nsteps}_cfg{cfg}.npz",
+    params:
+        launch=launcher(IMAGENET["sample"].get("gpus", 0)),
+        num=IMAGENET["sample"]["num_samples"],
+        batch=IMAGENET["sample"]["batch_size"],
+    threads: IMAGENET["sample"].get("threads", 1)
+    resources:
+        gpu=IMAGENET["sample"].get("gpus", 0),
+        runtime=IMAGENET["sample"].get("runtime", 60),
+    conda:
+        "../envs/ptdit.yaml"
+    log:
+        "logs/{dataset}/sample/{model}_{objective}_{variant}_s{steps}_{sampler}{nsteps}_cfg{cfg}.log",
+    benchmark:
+        "logs/{dataset}/sample/{model}_{objective}_{variant}_s{steps}_{sampler}{nsteps}_cfg{cfg}.tsv"
+    shell:
+        "OMP_NUM_THREADS={threads} {params.launch} sample {input} {output} --num-samples {params.num} "
+        "--batch-size {params.batch} --num-steps {wildcards.nsteps} --sampler {wildcards.sampler} "
+        "--cfg-scale {wildcards.cfg} --labels balanced > {log} 2>&1"
+
+
+rule evaluate:
+    input:
+        samples="results/samples/{dataset}/{model}/{objective}/{variant}/s{steps}/{sampler}{nsteps}_cfg{cfg}.npz",
+        extractor=extractor_input,
+        reference=reference_path(),
+    output:
+        "results/eval/{dataset}/{model}/{objective}/{variant}/s{steps}/{sampler}{nsteps}_cfg{cfg}.json",
+    params:
+        extractor=extractor_args,
+        device="cuda" if IMAGENET["sample"].get("gpus", 0) else "cpu",
+    threads: 1
+    resources:
+        gpu=1 if IMAGENET["sample"].get("gpus", 0) else 0,
+    conda:
+        "../envs/ptdit.yaml"
+    log:
+        "logs/{dataset}/eval/{model}_{objective}_{variant}_s{steps}_{sampler}{nsteps}_cfg{cfg}.log",
+    shell:
+        "ptdit evaluate {input.samples} --reference {input.reference} {params.extractor} --device {params.device} "
+        "--cache-dir results/reference/cache --out {output} > {log} 2>&1"
+
+
+rule table_imagenet:
+    input:
+        [row.eval_json(DATASET) for row in table_rows(IMAGENET)],
+    output:
+        csv="results/table_imagenet.csv",
+        md="results/table_imagenet.md",
+        figures=expand("results/figures/{name}.{ext}", name=["fid_vs_gflops", "training_loss"], ext=["png", "pdf"]),
+    log:
+        "logs/report/table_imagenet.log",
+    params:
+        rows=lambda wildcards: rows_yaml(table_rows(IMAGENET)),
+    conda:
+        "../envs/ptdit.yaml"
+    shell:
+        "mkdir -p results/report && printf '%s' {params.rows:q} > results/report/imagenet_rows.yaml && "
+        "ptdit report-imagenet --rows results/report/imagenet_rows.yaml --out-dir results > {log} 2>&1"
+
+
+rule table_ablation:
+    input:
+        [row.eval_json(DATASET) for row in ablation_rows(IMAGENET)],
+    output:
+        csv="results/table_ablation.csv",
+        md="results/table_ablation.md",
+    log:
+        "logs/report/table_ablation.log",
+    params:
+        rows=lambda wildcards: rows_yaml(ablation_rows(IMAGENET)),
+    conda:
+        "../envs/ptdit.yaml"
+    shell:
+        "mkdir -p results/report && printf '%s' {params.rows:q} > results/report/ablation_rows.yaml && "
+        "ptdit report-ablation --rows results/report/ablation_rows.yaml --out-dir results > {log} 2>&1"
