@@ -75,7 +75,8 @@ def paper_points(table):
         if key in seen or paper.get("paper_fid") is None or paper.get("paper_gflops") is None:
             continue
         seen.add(key)
-        points.append((row, f"{label} {steps_text(paper['paper_train_steps'])}", paper["paper_gflops"],
+        name = f"{row['model']} ({row['objective']})"   # our step counts do not apply to the paper's point
+        points.append((row, f"{name} {steps_text(paper['paper_train_steps'])}", paper["paper_gflops"],
                        paper["paper_fid"]))
     return points
 
@@ -113,6 +114,11 @@ def pad_x(ax, values):
 
 def pad_y(ax, values):
     lo, hi = min(values), max(values)
+    if lo > 0 and hi / lo > 10:
+        # An untrained baseline sits orders of magnitude above trained models: log keeps both legible.
+        ax.set_yscale("log")
+        ax.set_ylim(lo / 1.6, hi * 1.6)
+        return
     span = (hi - lo) or abs(hi) or 1.0
     ax.set_ylim(lo - 0.1 * span, hi + 0.15 * span)
 

@@ -93,11 +93,18 @@ def table_rows(section):
 
 
 def ablation_rows(section):
-    """Rows of results/table_ablation.csv: the base model, then one switch changed at a time."""
+    """Rows of results/table_ablation.csv: the table row it names (model, objective), then one switch
+    changed at a time. The shape comes from that row, so one place sets it (config lists replace,
+    dicts merge across config files)."""
     ablation = section.get("ablation")
     if not ablation:
         return []
-    base = {k: ablation[k] for k in ("model", "objective", "overrides", "train_steps") if k in ablation}
+    matches = [spec for spec in section["rows"] if (spec["model"], spec["objective"]) == (ablation["model"], ablation["objective"])
+               and "train_steps" not in spec]
+    if not matches:
+        raise ValueError(f"imagenet.ablation names {ablation['model']} / {ablation['objective']}, which is not a row of "
+                         f"imagenet.rows (without train_steps); add that row or change the ablation's model/objective")
+    base = {**matches[0], **{k: ablation[k] for k in ("sampler", "sample_steps", "cfg") if k in ablation}}
     rows = [make_row(base, section)]
     for switch, values in ablation["settings"].items():
         rows += [make_row(base, section, variant_name(switch, value)) for value in values]
@@ -123,3 +130,17 @@ def report_rows(rows, section):
              "sample_steps": r.sample_steps, "cfg": r.cfg, "eval_json": r.eval_json(dataset),
              "run_dir": r.run_dir(dataset), "model_overrides": r.overrides, "dataset": dataset,
              "scale": section["scale"]} for r in rows]
+
+
+def missing_paths(section):
+    """Config keys a real-data run needs and that are unset: data, VAE, feature weights, reference.
+    design.md: every path is a config key with no machine-specific default."""
+    missing = []
+    data = section["data"]
+    if data["kind"] == "imagenet":
+        missing += [f"imagenet.data.{k}" for k in ("train_dir", "vae") if not data.get(k)]
+    if section["extractor"]["kind"] == "inception" and not section["extractor"].get("weights"):
+        missing.append("imagenet.extractor.weights")
+    if data["kind"] == "imagenet" and not section.get("reference"):
+        missing.append("imagenet.reference")
+    return missing

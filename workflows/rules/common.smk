@@ -1,7 +1,9 @@
 # Helpers of the rules: which points the config asks for, and each point's command-line options.
 # Naming lives in the library (evaluation/profile.py), so the rules and the CLI agree on file names.
 
-from evaluation.imagenet_plan import ablation_rows, report_rows, run_index, table_rows
+from snakemake.exceptions import WorkflowError
+
+from evaluation.imagenet_plan import ablation_rows, missing_paths, report_rows, run_index, table_rows
 from evaluation.point_files import model_from_slug, point_filename
 
 EFFICIENCY = config["efficiency"]
@@ -62,6 +64,10 @@ def torch_threads(wildcards, threads):
 
 # --- the ImageNet comparison (imagenet.smk) ---
 IMAGENET = config["imagenet"]
+if missing_paths(IMAGENET):
+    raise WorkflowError("these config keys must name local files for this config: "
+                        + ", ".join(missing_paths(IMAGENET))
+                        + " (set them in your config file or with --config; README: 'Where every weight file comes from')")
 DATASET = IMAGENET["dataset"]
 DATA = IMAGENET["data"]
 RUNS = run_index(IMAGENET)
