@@ -15,6 +15,7 @@ from tests.test_snakemake_efficiency import ROOT, SNAKEMAKE, snakemake
 pytestmark = pytest.mark.skipif(not os.path.exists(SNAKEMAKE), reason="snakemake is not installed")
 
 CI_CONFIG = os.path.join(ROOT, "tests", "imagenet_ci.yaml")
+KILL_CONFIG = os.path.join(ROOT, "tests", "imagenet_kill_ci.yaml")
 PAPER_CONFIG = os.path.join(ROOT, "workflows", "config", "paper.yaml")
 TARGETS = ("results/table_imagenet.csv", "results/table_ablation.csv")
 METRICS = ("fid", "sfid", "is", "precision", "recall")
@@ -100,34 +101,45 @@ def output_mtimes(work):
     return found
 
 
-def test_killed_training_resumes_and_gives_the_same_table(ci_run, tmp_path):
+def test_killed_training_resumes_and_gives_the_same_table(tmp_path):
+    configs = ("--configfile", CI_CONFIG, KILL_CONFIG)
+    uninterrupted = tmp_path / "uninterrupted"
+    uninterrupted.mkdir()
+    done = snakemake(TARGETS[0], "--cores", "2", *configs, cwd=uninterrupted, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+    work = tmp_path / "killed"
+    work.mkdir()
     env = {**os.environ, "PYTHONPATH": ROOT}
     cmd = [SNAKEMAKE, "--snakefile", os.path.join(ROOT, "Snakefile"), "--workflow-profile", "none",
-           "--cores", "1", "--configfile", CI_CONFIG, TARGETS[0]]
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+           "--cores", "1", TARGETS[0], *configs]
+    proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
-    deadline = time.time() + 600
-    killed_run = None
-    while time.time() < deadline and killed_run is None and proc.poll() is None:
-        time.sleep(0.2)
-        for dirpath, _, files in os.walk(tmp_path / "results" / "runs"):
-            # a run with a checkpoint that is still training: the moment to pull the plug
-            if "0000010.pt" in files and not os.path.exists(os.path.join(os.path.dirname(dirpath), "final.pt")):
-                killed_run = os.path.dirname(dirpath)
-                break
-    assert killed_run is not None, "no training run reached its first checkpoint"
-    finished_before = output_mtimes(tmp_path)
-    os.killpg(proc.pid, signal.SIGKILL)
+    killed_run = wait_for_mid_training(work, proc)
+    finished_before = output_mtimes(work)
+    os.killpg(proc.pid, signal.SIGKILL)             # snakemake and its jobs, as a preemption would
     proc.wait()
     assert not os.path.exists(os.path.join(killed_run, "final.pt"))
 
-    unlock = snakemake("--unlock", "--configfile", CI_CONFIG, cwd=tmp_path)
+    unlock = snakemake("--unlock", *configs, cwd=work)
     assert unlock.returncode == 0, unlock.stderr[-2000:]
-    done = snakemake(TARGETS[0], "--cores", "2", "--configfile", CI_CONFIG, "--rerun-incomplete", cwd=tmp_path,
-                     timeout=900)
+    done = snakemake(TARGETS[0], "--cores", "2", "--rerun-incomplete", *configs, cwd=work, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     with open(os.path.join(killed_run, "log.csv")) as f:
-        assert f.read().count("\n10,") <= 1          # the resumed run did not redo steps 1-10
-    after = output_mtimes(tmp_path)
+        assert f.read().count("\n20,") == 1           # resumed from a checkpoint: no step logged twice
+    after = output_mtimes(work)
     assert {p: after[p] for p in finished_before} == finished_before   # nothing finished was recomputed
-    assert read_table(tmp_path / "results" / "table_imagenet.csv") == read_table(ci_run / "results" / "table_imagenet.csv")
+    assert read_table(work / "results" / "table_imagenet.csv") == read_table(uninterrupted / "results" / "table_imagenet.csv")
+
+
+def wait_for_mid_training(work, proc, timeout=600):
+    """The run folder of a training that has written a checkpoint and not finished yet."""
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        for dirpath, _, files in os.walk(work / "results" / "runs"):
+            run = os.path.dirname(dirpath)
+            if os.path.basename(dirpath) == "checkpoints" and "0000020.pt" in files \
+                    and not os.path.exists(os.path.join(run, "final.pt")):
+                return run
+        time.sleep(0.05)
+    raise AssertionError("no training run was caught between its first checkpoint and its end")
