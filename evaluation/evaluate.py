@@ -7,10 +7,7 @@ feature network is swappable (Inception for the paper scale, the small stand-in 
 embedded default); its name and weights checksum go into the result.
 """
 
-import json
-import os
 import time
-from pathlib import Path
 
 from evaluation.extract import extract
 from evaluation.feature_extractor import FeatureExtractor
@@ -19,6 +16,7 @@ from evaluation.inception_score import check_split_count, inception_score
 from evaluation.npz_images import check_images, open_npz_array
 from evaluation.precision_recall import precision_recall
 from evaluation.reference import load_reference
+from ptdit.atomic import atomic_json
 
 METRICS = ("fid", "sfid", "is", "prc")
 EXTRACTORS = ("inception", "small-cnn")
@@ -49,16 +47,6 @@ def parse_metrics(metrics):
     if unknown or not names:
         raise ValueError(f"unknown metrics {unknown or names}; choose from {','.join(METRICS)}")
     return names
-
-
-def write_json_atomic(data, path):
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
 
 
 def evaluate_samples(samples_npz, reference=None, metrics=METRICS, extractor="inception", extractor_weights=None,
@@ -121,5 +109,5 @@ def evaluate_samples(samples_npz, reference=None, metrics=METRICS, extractor="in
         wall_time_s=round(time.time() - start, 3),
     )
     if out_json:
-        write_json_atomic(result, out_json)
+        atomic_json(out_json, result)
     return result

@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from evaluation.point_files import point_filename
+from ptdit.atomic import atomic_json
 
 DEVICES = ("cpu", "cuda")
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
@@ -307,19 +308,8 @@ def run_isolated(threads=None, **kwargs):
 
 
 def write_json_atomic(path, data):
-    """Write to a temporary file in the same folder, then rename: a reader (or an interrupted
-    Snakemake job) never sees half a JSON."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(handle, "w") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    """One point's JSON, written atomically (ptdit/atomic.py)."""
+    atomic_json(path, data)
 
 
 def sweep(models, resolutions, out_dir, isolate=True, threads=None, **kwargs):

@@ -5,6 +5,7 @@ A process killed at any moment leaves either the old file or the new one, never 
 '.tmp<pid>' and are ignored by every reader.
 """
 
+import json
 import os
 
 import torch
@@ -29,6 +30,11 @@ def atomic_text(path, text):
         with open(tmp, "w") as f:
             f.write(text)
     atomic_write(path, write)
+
+
+def atomic_json(path, data):
+    """JSON results (evaluations, profiled points): a reader never sees half a file."""
+    atomic_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def atomic_torch_save(obj, path):

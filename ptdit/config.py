@@ -67,3 +67,12 @@ def replace(config, **overrides):
             raise TypeError(f"unknown config key '{key}' for {type(config).__name__}.{hint} "
                             f"Valid keys: {', '.join(names)}")
     return dataclasses.replace(config, **overrides)
+
+
+def plain(value):
+    """Tuples to lists, recursively: config values as YAML and JSON write them."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value

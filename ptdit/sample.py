@@ -30,6 +30,7 @@ import ptdit
 from ptdit import distributed
 from ptdit.atomic import atomic_text, atomic_write
 from ptdit.checkpoint import load_weights
+from ptdit.config import plain
 from ptdit.data.latents import SD_VAE_SCALE, load_vae
 from ptdit.data.order import SAMPLE_LABEL, SAMPLE_NOISE, SAMPLE_SDE, SAMPLE_SHARD, generator, seed_of
 from ptdit.objectives import make_objective
@@ -170,21 +171,13 @@ def check_shard_config(folder, config):
     """A shard folder belongs to one configuration; resuming with another is an error."""
     path = os.path.join(folder, "config.yaml")
     fields = {k: v for k, v in dataclasses.asdict(config).items() if k not in ("device", "keep_shards", "progress")}
-    text = yaml.safe_dump(json_plain(fields), sort_keys=True)
+    text = yaml.safe_dump(plain(fields), sort_keys=True)
     if os.path.exists(path):
         with open(path) as f:
             if f.read() != text:
                 raise ValueError(f"'{folder}' holds samples of another configuration; delete it or change --out")
     else:
         atomic_text(path, text)
-
-
-def json_plain(value):
-    if isinstance(value, dict):
-        return {k: json_plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_plain(v) for v in value]
-    return value
 
 
 def sample(config):

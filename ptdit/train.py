@@ -34,6 +34,7 @@ from tqdm import tqdm
 import ptdit
 from ptdit import distributed
 from ptdit.atomic import atomic_text, atomic_torch_save
+from ptdit.config import plain
 from ptdit.data.latents import LatentDataset
 from ptdit.data.order import TRAIN, StepBatches, generator
 from ptdit.objectives import make_objective
@@ -80,14 +81,6 @@ class TrainConfig:
         if "betas" in d:
             d["betas"] = tuple(d["betas"])
         return cls(**d)
-
-
-def plain(value):
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    return value
 
 
 class NonFiniteLoss(FloatingPointError):

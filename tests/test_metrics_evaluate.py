@@ -7,8 +7,7 @@ import pytest
 import torch
 
 from evaluation.evaluate import evaluate_samples
-from evaluation.small_classifier import (SmallClassifier, load_small_classifier, save_small_classifier,
-                                         train_small_classifier)
+from evaluation.small_classifier import SmallClassifier, load_small_classifier, save_small_classifier, train_small_classifier
 
 
 def stripes(n, vertical, seed):

@@ -1,6 +1,5 @@
 """Frechet distance against closed forms, reference implementations and singular cases."""
 
-import warnings
 
 import numpy as np
 import pytest

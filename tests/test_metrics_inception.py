@@ -9,8 +9,15 @@ import pytest
 import torch
 
 from evaluation.evaluate import evaluate_samples
-from evaluation.inception import (WEIGHTS_ENV, WEIGHTS_FILE, WEIGHTS_URL, InceptionV3, calibrate_random_inception,
-                                  load_inception, spatial_nhwc)
+from evaluation.inception import (
+    WEIGHTS_ENV,
+    WEIGHTS_FILE,
+    WEIGHTS_URL,
+    InceptionV3,
+    calibrate_random_inception,
+    load_inception,
+    spatial_nhwc,
+)
 
 N = 20  # images per set: >= 10 IS splits, > k = 3 neighbours; each image costs 0.15-0.5 s per tool here
 
