@@ -6,10 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [[ " $* " == *" --smoke "* ]]; then
-  PYTHONPATH=. python bench/gpu_efficiency.py "$@"
+  PYTHONPATH=. python3 bench/gpu_efficiency.py "$@"
   exit
 fi
-card=$(python -c "import torch; print(torch.cuda.get_device_name().replace(' ', '-'))")
+card=$(python3 -c "import torch; print(torch.cuda.get_device_name().replace(' ', '-'))")
 out="docs/measurements/gpu_efficiency_${card}_$(date +%F).md"
-PYTHONPATH=. timeout 300 python bench/gpu_efficiency.py --out "$out" "$@"
+PYTHONPATH=. timeout 300 python3 bench/gpu_efficiency.py --out "$out" "$@"
 echo "written: $out"

@@ -1,0 +1,28 @@
+"""The prepared GPU scripts run (on the CPU, tiny models) and print their tables."""
+
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run(script):
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    done = subprocess.run([sys.executable, os.path.join(ROOT, "bench", script), "--smoke"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_gpu_train_script_smoke():
+    out = run("gpu_train.py")
+    assert "DiT-XL/2" in out and "PT-DiT/L-Class" in out and "MFU" in out
+
+
+def test_gpu_zoo_script_smoke():
+    out = run("gpu_zoo.py")
+    lines = [line for line in out.splitlines() if line.startswith(("DiT", "SiT", "DAM", "Agent", "PT-DiT"))]
+    assert len(lines) == 8
+    for line in lines:   # batched outputs equal one-at-a-time outputs on every model
+        assert float(line.split()[3]) < 1e-5
