@@ -26,11 +26,13 @@ INJECTION_MODES = ("cross_attention", "interpolation", "linear")
 
 def extract_proxies(x, grid, window, mode="mean"):
     """(B, N, C) tokens -> (B, num_windows, C) proxies, windows in grid order."""
-    b = x.shape[0]
-    windows = partition(x, grid, window)                       # (B*W, T, C)
+    b, _, c = x.shape
     if mode == "mean":
-        proxies = windows.mean(dim=1)
-    elif mode == "top_left":
+        # Reduce over the window axes of a strided view: no copy of the tokens.
+        (f, h, w), (pf, ph, pw) = grid, window
+        return x.reshape(b, f // pf, pf, h // ph, ph, w // pw, pw, c).mean(dim=(2, 4, 6)).reshape(b, -1, c)
+    windows = partition(x, grid, window)                       # (B*W, T, C)
+    if mode == "top_left":
         proxies = windows[:, 0]
     elif mode == "random":
         # A fresh token per window at every call, as v1 of the paper describes.
@@ -43,7 +45,7 @@ def extract_proxies(x, grid, window, mode="mean"):
         proxies = windows[torch.arange(windows.shape[0], device=x.device), index]
     else:
         raise ValueError(f"unknown proxy mode '{mode}'; choose one of {PROXY_MODES}")
-    return proxies.view(b, -1, x.shape[-1])
+    return proxies.view(b, -1, c)
 
 
 class GlobalInformationInteraction(nn.Module):

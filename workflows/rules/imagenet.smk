@@ -104,6 +104,7 @@ rule train:
         lr=IMAGENET["train"]["lr"],
         ema=IMAGENET["train"]["ema_decay"],
         ckpt=IMAGENET["train"]["ckpt_every"],
+        log_every=IMAGENET["train"].get("log_every", 10),
     threads: IMAGENET["train"].get("threads", 1)
     resources:
         gpu=IMAGENET["train"].get("gpus", 0),
@@ -119,7 +120,7 @@ rule train:
         "OMP_NUM_THREADS={threads} {params.launch} train {params.run_dir} --data {params.data} "
         "--model '{params.model}' {params.overrides} --objective {wildcards.objective} --steps {wildcards.steps} "
         "--batch-size {params.batch} --lr {params.lr} --ema-decay {params.ema} --ckpt-every {params.ckpt} "
-        "--log-every {params.ckpt} --num-workers 0 --no-progress > {log} 2>&1"
+        "--log-every {params.log_every} --num-workers 0 --no-progress > {log} 2>&1"
 
 
 rule sample:
