@@ -27,13 +27,9 @@ def default_compression_ratio(grid, video):
     return (pf, h // WINDOWS_PER_SIDE, w // WINDOWS_PER_SIDE)
 
 
-@dataclass(frozen=True)
-class PTDiTConfig(TransformerConfig):
-    compression_ratio: tuple | None = None   # (pf, ph, pw); None: 64 windows per frame group
-    proxy_mode: str = "mean"                 # mean | top_left | random | similarity   (Table 2b)
-    injection: str = "cross_attention"       # cross_attention | interpolation | linear (Table 2c)
-    modules: str = "full"                    # full | no_giim | no_swa | no_tcm          (Table 2a)
-    layout: str = "released"                 # released | compact (ptdit/pt_dit_block.py)
+class WindowedConfig:
+    """compression_ratio -> window, checked against the token grid; shared by the class- and
+    text-conditional PT-DiT configs (each declares the compression_ratio field itself)."""
 
     @property
     def window(self):
@@ -44,6 +40,15 @@ class PTDiTConfig(TransformerConfig):
     def __post_init__(self):
         super().__post_init__()
         check_windows(self.grid, self.window)
+
+
+@dataclass(frozen=True)
+class PTDiTConfig(WindowedConfig, TransformerConfig):
+    compression_ratio: tuple | None = None   # (pf, ph, pw); None: 64 windows per frame group
+    proxy_mode: str = "mean"                 # mean | top_left | random | similarity   (Table 2b)
+    injection: str = "cross_attention"       # cross_attention | interpolation | linear (Table 2c)
+    modules: str = "full"                    # full | no_giim | no_swa | no_tcm          (Table 2a)
+    layout: str = "released"                 # released | compact (ptdit/pt_dit_block.py)
 
 
 class PTDiT(DiffusionTransformer):

@@ -18,25 +18,14 @@ import torch
 import torch.nn as nn
 
 from ptdit.layers import CrossAttention, modulate
-from ptdit.pt_dit import default_compression_ratio
+from ptdit.pt_dit import WindowedConfig
 from ptdit.pt_dit_block import PTDiTBlock
 from ptdit.text_backbone import TextDiffusionTransformer, TextTransformerConfig
-from ptdit.window_attention import check_windows
 
 
 @dataclass(frozen=True)
-class PTDiTTextConfig(TextTransformerConfig):
+class PTDiTTextConfig(WindowedConfig, TextTransformerConfig):
     compression_ratio: tuple | None = None     # None: 64 windows (ptdit/pt_dit.py)
-
-    @property
-    def window(self):
-        if self.compression_ratio is None:
-            return default_compression_ratio(self.grid, self.video)
-        return tuple(int(r) for r in self.compression_ratio)
-
-    def __post_init__(self):
-        super().__post_init__()
-        check_windows(self.grid, self.window)
 
 
 class PTDiTTextBlock(PTDiTBlock):

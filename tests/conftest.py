@@ -21,3 +21,12 @@ def randomize(model, seed=0, std=0.05):
 @pytest.fixture
 def rand_model():
     return randomize
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny tensors: one thread is fastest and avoids oversubscribing a busy CPU."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -23,13 +23,7 @@ EVALS, EVECS = torch.linalg.eigh(COV)
 N_SAMPLES = 6000
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These tensors are tiny: one thread is fastest and avoids oversubscribing a busy CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")   # tiny tensors: one thread is fastest (conftest.py)
 
 
 def alphas_cumprod_by_loop(betas):

@@ -17,13 +17,7 @@ COV = torch.tensor([[0.6, 0.3], [0.3, 0.4]], dtype=F64)
 EVALS, EVECS = torch.linalg.eigh(COV)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These tensors are tiny: one thread is fastest and avoids oversubscribing a busy CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")   # tiny tensors: one thread is fastest (conftest.py)
 
 
 class Tagged(torch.nn.Module):

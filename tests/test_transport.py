@@ -22,13 +22,7 @@ PATH_TYPES = ["Linear", "GVP", "VP"]
 PREDICTIONS = ["velocity", "score", "noise"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These tensors are tiny: one thread is fastest and avoids oversubscribing a busy CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")   # tiny tensors: one thread is fastest (conftest.py)
 
 
 def coefficients(path, t):
