@@ -17,6 +17,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
 import matplotlib.ticker  # noqa: E402
 
+from evaluation.figure_files import save_figure  # noqa: E402
+
 FIGURES = ("gflops_vs_resolution", "memory_vs_resolution", "throughput_vs_resolution")
 TEXT_MODELS = ("PixArt-alpha-0.6B", "PT-DiT/L-T2I", "Lumina-Next-1.7B", "PT-DiT/H-T2I")
 # One hue per family, darker for bigger models: the eye groups families, the legend names sizes.
@@ -128,13 +130,6 @@ def paper_legend_entry(ax, loc="upper left"):
     ax.legend(handles, labels, fontsize=8, loc=loc, frameon=True, framealpha=0.85, edgecolor="none")
 
 
-def save(fig, out_dir, name):
-    os.makedirs(out_dir, exist_ok=True)
-    for ext in ("png", "pdf"):
-        fig.savefig(os.path.join(out_dir, f"{name}.{ext}"), dpi=150, bbox_inches="tight")
-    plt.close(fig)
-
-
 def empty(ax, text):
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="0.4")
     ax.set_xticks([])
@@ -161,7 +156,7 @@ def gflops_figure(rows, out_dir):
         paper_legend_entry(ax)
     fig.suptitle("Compute against resolution: full attention grows with tokens², PT-DiT almost linearly "
                  "(filled: ours, hollow: paper)")
-    save(fig, out_dir, "gflops_vs_resolution")
+    save_figure(fig, out_dir, "gflops_vs_resolution")
 
 
 def devices_in(rows, column):
@@ -185,7 +180,7 @@ def memory_figure(rows, out_dir):
         ax.set_title(f"{device} / {dtype}: peak over inference and training (train batch "
                      f"{', '.join(map(str, batches))})")
         ax.legend(fontsize=8, loc="upper left", frameon=False)
-    save(fig, out_dir, "memory_vs_resolution")
+    save_figure(fig, out_dir, "memory_vs_resolution")
 
 
 def throughput_figure(rows, out_dir):
@@ -209,7 +204,7 @@ def throughput_figure(rows, out_dir):
             ax.set_ylabel(f"{label} steps/s (batch {', '.join(map(str, batches))})")
             ax.set_title(f"{label}, {device} / {dtype} (hollow: paper, their GPU)")
             paper_legend_entry(ax, loc="lower left")
-    save(fig, out_dir, "throughput_vs_resolution")
+    save_figure(fig, out_dir, "throughput_vs_resolution")
 
 
 def make_figures(table, out_dir):

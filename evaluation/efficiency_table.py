@@ -13,10 +13,10 @@ import csv
 import glob
 import json
 import math
-import os
 
 from evaluation.attention_cost import attention_cost_pct
 from evaluation.paper_numbers import NUMBERS, RATIO_CLAIMS, paper_points, paper_values
+from ptdit.atomic import atomic_write
 
 # design.md's contract first, then what makes a row readable on its own.
 COLUMNS = ["model", "resolution", "tokens", "params_M", "gflops", "paper_gflops", "train_steps_per_s",
@@ -133,14 +133,14 @@ def claim_rows(rows):
 
 
 def write_csv(path, rows, columns):
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in columns})
-    os.replace(tmp, path)
+    def write(tmp):
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
+            writer.writeheader()
+            for row in rows:
+                writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in columns})
+
+    atomic_write(path, write)
 
 
 def write_tables(json_paths, out, claims_out=None):

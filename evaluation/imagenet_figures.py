@@ -15,6 +15,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
 
+from evaluation.figure_files import save_figure  # noqa: E402
 from evaluation.paper_quality import paper_row  # noqa: E402
 
 FIGURES = ("fid_vs_gflops", "training_loss")
@@ -186,7 +187,7 @@ def fid_vs_gflops_figure(table, out_dir):
     legend(fig, table)
     fig.suptitle("FID against compute: lower-left is better", fontsize=11)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
-    return save(fig, out_dir, "fid_vs_gflops")
+    return save_figure(fig, out_dir, "fid_vs_gflops")
 
 
 def read_log(run_dir):
@@ -237,21 +238,7 @@ def training_loss_figure(rows, out_dir):
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8, frameon=False)
     fig.tight_layout()
-    return save(fig, out_dir, "training_loss")
-
-
-def save(fig, out_dir, name):
-    """PNG and PDF, each written to a temporary name and renamed, so a reader never sees half a file."""
-    os.makedirs(out_dir, exist_ok=True)
-    paths = []
-    for ext in ("png", "pdf"):
-        path = os.path.join(out_dir, f"{name}.{ext}")
-        tmp = f"{path}.tmp{os.getpid()}"
-        fig.savefig(tmp, format=ext, dpi=150, bbox_inches="tight")
-        os.replace(tmp, path)
-        paths.append(path)
-    plt.close(fig)
-    return paths
+    return save_figure(fig, out_dir, "training_loss")
 
 
 def make_imagenet_figures(table, rows, out_dir):

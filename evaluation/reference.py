@@ -20,6 +20,7 @@ import numpy as np
 from evaluation.extract import extract
 from evaluation.feature_extractor import file_sha256
 from evaluation.npz_images import check_images, npz_keys, open_npz_array
+from ptdit.atomic import atomic_write
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
 
@@ -100,6 +101,11 @@ def _compute(path, extractor, batch_size, device):
         return got, arr.shape[1]
 
 
+def write_npz(path, data):
+    with open(path, "wb") as f:   # a file object: np.savez would append .npz to a path
+        np.savez(f, **data)
+
+
 def _load_or_compute(path, sha, extractor, cache_dir, batch_size, device):
     cache = _cache_path(cache_dir, sha, extractor) if cache_dir else None
     if cache is not None and cache.is_file():
@@ -111,10 +117,7 @@ def _load_or_compute(path, sha, extractor, cache_dir, batch_size, device):
     data = dict(mu=mu, sigma=sigma, mu_s=mu_s, sigma_s=sigma_s, pool_features=got.pool_features,
                 image_size=np.int64(size))
     if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_name(cache.name + ".tmp.npz")
-        np.savez(tmp, **data)
-        os.replace(tmp, cache)
+        atomic_write(str(cache), lambda tmp: write_npz(tmp, data))
     return data
 
 

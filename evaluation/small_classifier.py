@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from evaluation.feature_extractor import FeatureExtractor, Features, file_sha256
+from ptdit.atomic import atomic_torch_save
 
 FORMAT = "ptdit-small-classifier-v1"
 SPATIAL_CHANNELS = 7
@@ -83,9 +84,7 @@ def save_small_classifier(model, path):
     """State dict and shape in one file of plain tensors and ints (loads with weights_only=True)."""
     payload = {"format": FORMAT, "num_classes": model.num_classes, "width": model.width,
                "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
-    tmp = f"{path}.tmp"
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    atomic_torch_save(payload, path)
 
 
 def load_small_classifier(path):
