@@ -1,5 +1,7 @@
 """Figures of results/table_efficiency.csv: GFLOPs, peak memory and throughput against resolution,
-ours as filled markers on lines, the paper's numbers as hollow markers of the same colour.
+ours as filled markers on lines, the paper's numbers as hollow markers of the same colour; for the
+video rows (a `frames` value, evaluation/video_efficiency.py) GFLOPs and memory against frame count,
+one panel per resolution (the shape of the paper's Fig. 9).
 
 Attention cost grows with the square of the token count, so GFLOPs and (for full attention) memory
 and time are drawn on log axes; resolution is on a log2 axis (each tick doubles the side).
@@ -20,6 +22,7 @@ import matplotlib.ticker  # noqa: E402
 from evaluation.figure_files import save_figure  # noqa: E402
 
 FIGURES = ("gflops_vs_resolution", "memory_vs_resolution", "throughput_vs_resolution")
+VIDEO_FIGURES = ("gflops_vs_frames", "memory_vs_frames")
 TEXT_MODELS = ("PixArt-alpha-0.6B", "PT-DiT/L-T2I", "Lumina-Next-1.7B", "PT-DiT/H-T2I")
 # One hue per family, darker for bigger models: the eye groups families, the legend names sizes.
 FAMILY_COLOURS = {"DiT": plt.cm.Blues, "SiT": plt.cm.Blues, "DAM": plt.cm.Greens, "Agent": plt.cm.Purples,
@@ -207,12 +210,99 @@ def throughput_figure(rows, out_dir):
     save_figure(fig, out_dir, "throughput_vs_resolution")
 
 
+# --- video: against frame count ---------------------------------------------------------------------
+ATTENTION_COLOURS = {"Full3D": "tab:blue", "Factorized": "tab:green", "PT-DiT": "tab:orange"}
+MEMORY_KINDS = (("peak_mem_mb", "-", "measured peak (CUDA max allocated)"),
+                ("act_mem_fused_mb_est", "--", "estimate: saved activations, fused attention"),
+                ("act_mem_mb_est", ":", "estimate: saved activations, eager attention"))
+
+
+def video_colour(model):
+    return next((c for name, c in ATTENTION_COLOURS.items() if model.startswith(name)), "0.4")
+
+
+def frame_series(rows, model, resolution, column, device=None):
+    points = sorted((r["frames"], r[column]) for r in rows if r["model"] == model and r["resolution"] == resolution
+                    and r.get(column) is not None and (device is None or r.get("device") == device))
+    return list(dict(points).items())          # one value per frame count
+
+
+def frames_axis(ax, frames):
+    ax.set_xscale("log", base=2)
+    ticks = sorted(set(int(f) for f in frames))
+    ax.set_xticks(ticks)
+    ax.set_xticklabels([str(t) for t in ticks])
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    ax.set_xlabel("frames (latent frames = frames with the per-frame image VAE)")
+    ax.grid(True, which="major", alpha=0.3)
+
+
+def video_panels(rows, out_dir, name, draw_panel, title):
+    resolutions = sorted({int(r["resolution"]) for r in rows})
+    fig, axes = plt.subplots(1, max(1, len(resolutions)), figsize=(6.5 * max(1, len(resolutions)), 5), squeeze=False)
+    if not resolutions:
+        empty(axes[0][0], "no video points")
+    for ax, resolution in zip(axes[0], resolutions):
+        frames = draw_panel(ax, resolution)
+        if not frames:
+            empty(ax, "no points")
+            continue
+        log_axis(ax)
+        frames_axis(ax, frames)
+        ax.set_title(f"{resolution} px")
+    fig.suptitle(title)
+    save_figure(fig, out_dir, name)
+
+
+def video_gflops_figure(rows, out_dir):
+    def panel(ax, resolution):
+        frames = []
+        for model in models_in(rows):
+            line = frame_series(rows, model, resolution, "gflops")
+            if line:
+                ax.plot(*zip(*line), color=video_colour(model), marker="o", lw=1.8, label=model)
+                frames += [f for f, _ in line]
+        ax.set_ylabel("GFLOPs per forward (batch 1, DiT convention)")
+        if frames:
+            ax.legend(fontsize=8, loc="upper left", frameon=False)
+        return frames
+    video_panels(rows, out_dir, "gflops_vs_frames", panel,
+                 "Video compute against frame count: 3-D full attention grows with tokens², "
+                 "2-D + 1-D and PT-DiT grow far more slowly")
+
+
+def video_memory_figure(rows, out_dir):
+    def panel(ax, resolution):
+        frames = []
+        for model in models_in(rows):
+            for column, dash, _ in MEMORY_KINDS:
+                line = [(f, mb / 1024) for f, mb in
+                        frame_series(rows, model, resolution, column, "cuda" if column == "peak_mem_mb" else None)]
+                if line:
+                    ax.plot(*zip(*line), color=video_colour(model), ls=dash, marker="o" if dash == "-" else ".",
+                            lw=1.8 if dash == "-" else 1.2)
+                    frames += [f for f, _ in line]
+        handles = [plt.Line2D([], [], color=video_colour(m), lw=2) for m in models_in(rows)]
+        handles += [plt.Line2D([], [], color="0.3", ls=dash) for _, dash, _ in MEMORY_KINDS]
+        labels = models_in(rows) + [label for _, _, label in MEMORY_KINDS]
+        ax.legend(handles, labels, fontsize=7, loc="upper left", frameon=False)
+        ax.set_ylabel("memory (GB): training, batch 1 (estimates: fp32)")
+        return frames
+    video_panels(rows, out_dir, "memory_vs_frames", panel,
+                 "Video memory against frame count (Fig. 9 shape): measured where a GPU ran, "
+                 "counted estimates (dashed, dotted) everywhere")
+
+
 def make_figures(table, out_dir):
     rows = read_rows(table)
-    gflops_figure(rows, out_dir)
-    memory_figure(rows, out_dir)
-    throughput_figure(rows, out_dir)
-    return [os.path.join(out_dir, f"{name}.{ext}") for name in FIGURES for ext in ("png", "pdf")]
+    image = [r for r in rows if r.get("frames") is None]
+    video = [r for r in rows if r.get("frames") is not None]
+    gflops_figure(image, out_dir)
+    memory_figure(image, out_dir)
+    throughput_figure(image, out_dir)
+    video_gflops_figure(video, out_dir)
+    video_memory_figure(video, out_dir)
+    return [os.path.join(out_dir, f"{name}.{ext}") for name in FIGURES + VIDEO_FIGURES for ext in ("png", "pdf")]
 
 
 def main(argv=None):

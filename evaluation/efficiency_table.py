@@ -1,7 +1,8 @@
 """results/table_efficiency.csv from the per-point JSONs of evaluation/profile.py, with the paper's
 numbers beside ours (evaluation/paper_numbers.py).
 
-One row per measured point (model, resolution, device, dtype), plus one "paper_only" row for every
+One row per measured point (model, resolution, device, dtype; video points also by frames, from
+evaluation/video_efficiency.py), plus one "paper_only" row for every
 paper number whose (model, resolution) was not profiled, so no published number is dropped.
 A second, small table compares the paper's ratio claims (speed-ups, GFLOPs ratios) with ours.
 
@@ -20,7 +21,8 @@ from ptdit.atomic import atomic_write
 
 # design.md's contract first, then what makes a row readable on its own.
 COLUMNS = ["model", "resolution", "tokens", "params_M", "gflops", "paper_gflops", "train_steps_per_s",
-           "infer_steps_per_s", "peak_mem_mb", "device", "status", "dtype", "gflops_no_attn", "paper_params_M",
+           "infer_steps_per_s", "peak_mem_mb", "device", "frames", "latent_frames", "status", "dtype",
+           "gflops_no_attn", "act_mem_mb_est", "act_mem_fused_mb_est", "peak_mem_kind", "paper_params_M",
            "paper_train_steps_per_s", "paper_infer_steps_per_s", "attn_cost_pct", "paper_attn_cost_pct",
            "infer_batch", "infer_iqr_s", "throughput_batch", "throughput_samples_per_s", "train_batch",
            "train_iqr_s", "threads", "device_name", "torch_version", "paper_source", "message"]
@@ -42,7 +44,7 @@ def _round(value, digits):
 def measured_row(point):
     """Our columns of one profiled point."""
     row = {key: point.get(key) for key in ("model", "resolution", "tokens", "device", "dtype", "status",
-                                          "device_name", "torch_version", "message")}
+                                          "device_name", "torch_version", "message", "frames", "latent_frames")}
     if "params" in point:
         row["params_M"] = round(point["params"] / 1e6, 3)
     row["gflops"] = _round(point.get("gflops"), 3)
@@ -57,8 +59,11 @@ def measured_row(point):
     if "infer_throughput" in point:
         row["throughput_batch"] = point["infer_throughput"]["batch"]
         row["throughput_samples_per_s"] = round(point["infer_throughput"]["samples_per_s"], 4)
-    if point.get("status") in ("ok", "oom") and "peak_mem_mb" in point:
+    if point.get("status") in ("ok", "oom") and point.get("peak_mem_mb") is not None:
         row["peak_mem_mb"] = round(point["peak_mem_mb"], 1)
+        row["peak_mem_kind"] = point.get("peak_mem_kind")
+    for key in ("act_mem_mb_est", "act_mem_fused_mb_est"):      # counted estimates (video_efficiency.py)
+        row[key] = _round(point.get(key), 1)
     if point.get("torch_threads"):
         row["threads"] = point["torch_threads"]
     return row
@@ -105,7 +110,7 @@ def build_rows(points):
             rows.append(add_paper_columns({"model": model, "resolution": resolution, "status": "paper_only",
                                            "message": "not profiled (or not in the zoo)"}))
     order = model_order()
-    rows.sort(key=lambda r: (model_rank(r["model"], order), r["model"], r["resolution"],
+    rows.sort(key=lambda r: (model_rank(r["model"], order), r["model"], r["resolution"], r.get("frames") or 0,
                              r.get("device") or "", r.get("dtype") or ""))
     return rows
 

@@ -8,6 +8,10 @@ between TCM and the MLP (pt-dit.md, "Block order", step 6):
     x += CrossAttn(q = x, kv = text)                                   no norm, no gate (PixArt)
     x += gate_mlp * MLP(modulate(LN(x), shift_mlp, scale_mlp))
 
+Video (video=True): the same block on (f, h, w) latents with (pf, ph, pw) = (4, h/8, w/8) windows,
+3-D shifted windows and one proxy per 3-D window (ptdit/pt_dit.py default_compression_ratio), the
+text-conditional video model of the paper (Qihoo-T2V), registered as PT-DiT/<size>-T2V.
+
 Modulation: the shared t_block gives 9 chunks (DiT's 6 + the shifted windows' 3), each block adds
 its own learned (9, D) table, as PixArt's adaLN-single does with 6.
 """
@@ -40,13 +44,13 @@ class PTDiTTextBlock(PTDiTBlock):
         nn.init.zeros_(self.sw_out.bias)
         self.giim.zero_init()
 
-    def forward(self, x, t_mod, text):
+    def forward(self, x, t_mod, text, text_mask=None):
         chunks = (self.scale_shift_table[None] + t_mod.view(x.shape[0], 9, -1)).unbind(1)
         shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp, shift_sw, scale_sw, gate_sw = chunks
         x = self.giim(x)
         x = x + gate_msa.unsqueeze(1) * self.attn(modulate(self.norm1(x), shift_msa, scale_msa))
         x = x + self.sw_out(gate_sw.unsqueeze(1) * self.sw_attn(modulate(self.norm_sw(x), shift_sw, scale_sw)))
-        x = x + self.cross_attn(x, text)
+        x = x + self.cross_attn(x, text, attn_mask=text_mask)
         return x + gate_mlp.unsqueeze(1) * self.mlp(modulate(self.norm2(x), shift_mlp, scale_mlp))
 
 

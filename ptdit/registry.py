@@ -119,3 +119,29 @@ register("PT-DiT/L-T2I", "ptdit.pt_dit_text:PTDiTText", "paper's PT-DiT/L-0.6B: 
          depth=28, hidden_size=864, num_heads=12)
 register("PT-DiT/H-T2I", "ptdit.pt_dit_text:PTDiTText", "paper's PT-DiT/H: released block, adaLN-single",
          depth=30, hidden_size=1440, num_heads=20)
+
+# --- Video (issue 8): the three attentions of the rebuttal's video table, same skeleton and size ---
+# 3-D full attention over all f*h*w tokens (DiT / PixArt blocks with video=True), 2-D + 1-D factorised
+# attention (baselines/factorized_dit.py, baselines/video_text.py) and PT-DiT with (4, h/8, w/8)
+# windows, 3-D shifted windows and one proxy per 3-D window. Sizes: the paper's v2 Table 4 (S, B; XL =
+# Qihoo-T2V, 28 x 1152, 16 heads), the same for all three attentions. Defaults: 16 frames at 256 px
+# through an 8x image VAE frame by frame (latents 4 x 16 x 32 x 32), UCF-101's 101 classes; T2V: T5-XXL
+# features (4096-d, 120 tokens). PT-DiT's class video model uses the released block (the T2V block
+# with DiT's per-block adaLN instead of the text cross-attention).
+_VIDEO_SIZES = {"S": (10, 288, 6), "B": (12, 640, 10), "XL": (28, 1152, 16)}
+_VIDEO = dict(video=True, num_frames=16, input_size=32, in_channels=4, patch_size=2, temporal_patch_size=1)
+_T2V = dict(_VIDEO, caption_channels=4096, text_tokens=120)
+for _size, (_depth, _width, _heads) in _VIDEO_SIZES.items():
+    _shape = dict(depth=_depth, hidden_size=_width, num_heads=_heads)
+    register(f"Full3D-{_size}/2-Video", "baselines.dit:DiT", "3-D full attention, DiT block, UCF-101 classes",
+             num_classes=101, **_VIDEO, **_shape)
+    register(f"Factorized-{_size}/2-Video", "baselines.factorized_dit:FactorizedDiT",
+             "2-D + 1-D factorised attention in every block, UCF-101 classes", num_classes=101, **_VIDEO, **_shape)
+    register(f"PT-DiT/{_size}-Video", "ptdit.pt_dit:PTDiT", "PT-DiT, pf = 4 temporal windows, UCF-101 classes",
+             num_classes=101, layout="released", **_VIDEO, **_shape)
+    register(f"Full3D-{_size}/2-T2V", "baselines.video_text:Full3DText",
+             "3-D full attention, PixArt block, T5 captions", **_T2V, **_shape)
+    register(f"Factorized-{_size}/2-T2V", "baselines.video_text:FactorizedText",
+             "2-D + 1-D factorised attention, PixArt cross-attention, T5 captions", **_T2V, **_shape)
+    register(f"PT-DiT/{_size}-T2V", "ptdit.pt_dit_text:PTDiTText", "PT-DiT text block (released), pf = 4",
+             **_T2V, **_shape)
