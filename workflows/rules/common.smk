@@ -109,9 +109,17 @@ def rows_yaml(rows):
     return yaml.safe_dump(report_rows(rows, IMAGENET), sort_keys=False)
 
 
-def launcher(gpus):
-    """One process, or torchrun with one process per GPU of the job."""
-    return f"torchrun --standalone --nproc_per_node {gpus} -m ptdit.cli" if gpus > 1 else "ptdit"
+def launcher(stage):
+    """The command that starts `ptdit <verb>` for a train/sample job: one process, or torchrun with one
+    process per GPU the job holds, or with the config's `processes` on a CPU job (gloo). It reads the
+    job's own gpu resource, so a profile that changes `gpu` for a rule changes the process count with
+    it: allocation and launch can never disagree."""
+    def launch(wildcards, resources):
+        gpus = int(resources.get("gpu", 0) or 0)
+        procs = gpus if gpus else int(IMAGENET[stage].get("processes", 1) or 1)
+        return f"torchrun --standalone --nproc_per_node {procs} -m ptdit.cli" if procs > 1 else "ptdit"
+
+    return launch
 
 
 def extractor_args(wildcards=None):

@@ -99,7 +99,7 @@ rule train:
         data=lambda wildcards, input: os.path.dirname(input[0]),
         model=lambda wc: model_from_slug(wc.model),
         overrides=overrides_args,
-        launch=launcher(IMAGENET["train"].get("gpus", 0)),
+        launch=launcher("train"),
         batch=IMAGENET["train"]["batch_size"],
         lr=IMAGENET["train"]["lr"],
         ema=IMAGENET["train"]["ema_decay"],
@@ -108,8 +108,6 @@ rule train:
     threads: IMAGENET["train"].get("threads", 1)
     resources:
         gpu=IMAGENET["train"].get("gpus", 0),
-        mem_mb=IMAGENET["train"].get("mem_mb", 4000),
-        runtime=IMAGENET["train"].get("runtime", 60),
     conda:
         "../envs/ptdit.yaml"
     log:
@@ -129,13 +127,12 @@ rule sample:
     output:
         "results/samples/{dataset}/{model}/{objective}/{variant}/s{steps}/{sampler}{nsteps}_cfg{cfg}.npz",
     params:
-        launch=launcher(IMAGENET["sample"].get("gpus", 0)),
+        launch=launcher("sample"),
         num=IMAGENET["sample"]["num_samples"],
         batch=IMAGENET["sample"]["batch_size"],
     threads: IMAGENET["sample"].get("threads", 1)
     resources:
         gpu=IMAGENET["sample"].get("gpus", 0),
-        runtime=IMAGENET["sample"].get("runtime", 60),
     conda:
         "../envs/ptdit.yaml"
     log:
