@@ -10,7 +10,16 @@ which one runs:
 and noise, so a sample's draws do not depend on the batch it is in (ptdit/data/order.py).
 Samplers: ddpm -> "ddpm" (ancestral, DiT sample_ddp.py) | "ddim"; sit -> "sde" (SiT's evaluation:
 Euler, diffusion form "sigma", last step "Mean" 0.04) | "ode" (dopri5 by default).
+
+Guidance: by default DiT's (ptdit/diffusion/guidance.py: labels, model.forward_with_cfg, which guides
+channels 0-2 only, kept for the official image numbers). Video runs and text models pass
+`guidance=conditional_guidance(model, channels)` instead: y is labels (N,) or a caption (text (N, L, D),
+mask (N, L)), the unconditional half gets the null label / the model's learned null caption, and ALL
+`channels` predicted channels (3 in pixel space, 4 for SD-VAE latents) are guided; learned-sigma channels
+stay unguided, each half its own, as in DiT.
 """
+
+import functools
 
 import torch
 
@@ -23,6 +32,67 @@ OBJECTIVES = ("ddpm", "sit")
 def per_sample(generators, draw):
     """Stack draw(generator) over the samples of a batch."""
     return torch.stack([draw(g) for g in generators])
+
+
+# ------------------------------------------------------------------ conditioning and guidance
+def is_text_model(model):
+    """Text models carry PixArt's learned null caption (CaptionEmbedder.y_embedding)."""
+    return hasattr(getattr(model, "y_embedder", None), "y_embedding")
+
+
+def call_conditioned(model, x, t, y):
+    """model(x, t, labels) for class models; model(x, t, text, mask=mask) for y = (text, mask)."""
+    if isinstance(y, (tuple, list)):
+        text, mask = y
+        return model(x, t, text, mask=mask)
+    return model(x, t, y)
+
+
+def with_null_caption(model, text, mask, drop):
+    """Captions where drop is False, the model's learned null caption (all tokens attended) where it is
+    True: caption dropout in training (ptdit/train.py) and the unconditional half of CFG."""
+    null = model.y_embedder.y_embedding
+    if tuple(null.shape) != tuple(text.shape[1:]):
+        raise ValueError(f"the model's null caption has shape {tuple(null.shape)} (text_tokens, caption_channels) "
+                         f"but the captions are {tuple(text.shape[1:])}; build the model with "
+                         f"text_tokens={text.shape[1]}, caption_channels={text.shape[2]} (the data's text encoder)")
+    text = torch.where(drop[:, None, None], null.to(text.dtype)[None], text)
+    return text, mask.bool() | drop[:, None]
+
+
+def unconditional(model, y):
+    """The null condition of a batch: label num_classes, or the null caption."""
+    if isinstance(y, (tuple, list)):
+        text, mask = y
+        return with_null_caption(model, text, mask, torch.ones(len(text), dtype=torch.bool, device=text.device))
+    return torch.full_like(y, model.config.num_classes)
+
+
+def conditional_guidance(model, channels):
+    """guidance(z, y, cfg_scale) -> (model_fn, z, model_kwargs) for objective.sample: classifier-free
+    guidance on the first `channels` output channels (all predicted ones, see the module note)."""
+    def guidance(z, y, cfg_scale):
+        if cfg_scale <= 1.0:
+            return functools.partial(call_conditioned, model), z, dict(y=y)
+        y_null = unconditional(model, y)
+        both = tuple(torch.cat([a, b]) for a, b in zip(y, y_null)) if isinstance(y, (tuple, list)) \
+            else torch.cat([y, y_null])
+
+        def guided(x, t, y):
+            half = x[: len(x) // 2]
+            out = call_conditioned(model, torch.cat([half, half]), t, y)
+            eps, rest = out[:, :channels], out[:, channels:]
+            cond, uncond = eps.chunk(2)
+            mixed = uncond + cfg_scale * (cond - uncond)
+            return torch.cat([torch.cat([mixed, mixed]), rest], dim=1)
+        return guided, torch.cat([z, z]), dict(y=both)
+    return guidance
+
+
+def guided_inputs(model, z, y, cfg_scale, guidance):
+    if guidance is None:
+        return cfg_inputs(model, z, y, cfg_scale, model.config.num_classes)
+    return guidance(z, y, cfg_scale)
 
 
 class DDPMObjective:
@@ -47,12 +117,12 @@ class DDPMObjective:
         return terms["loss"]
 
     def sample(self, model, noise, y, cfg_scale=1.0, num_steps=250, sampler=None, noise_fn=None,
-               progress=False, **sampler_options):
+               progress=False, guidance=None, **sampler_options):
         """DiT sample_ddp.py: respaced to num_steps, clip_denoised=False. The per-step noise of
         "ddpm" comes from the global RNG (the diffusion code has no noise hook: see noise_fn)."""
         sampler = sampler or self.default_sampler
         diffusion = create_diffusion(str(num_steps), **self.options)
-        fn, z, kwargs = cfg_inputs(model, noise, y, cfg_scale, model.config.num_classes)
+        fn, z, kwargs = guided_inputs(model, noise, y, cfg_scale, guidance)
         if sampler == "ddpm":
             x = diffusion.p_sample_loop(fn, z.shape, z, clip_denoised=False, model_kwargs=kwargs,
                                         progress=progress, device=z.device)
@@ -103,10 +173,10 @@ class SiTObjective:
             tr.draws = None
 
     def sample(self, model, noise, y, cfg_scale=1.0, num_steps=250, sampler=None, noise_fn=None,
-               progress=False, **sampler_options):
+               progress=False, guidance=None, **sampler_options):
         """SiT sample_ddp.py; noise_fn(x) replaces the SDE's per-step noise (per-sample seeding)."""
         sampler = sampler or self.default_sampler
-        fn, z, kwargs = cfg_inputs(model, noise, y, cfg_scale, model.config.num_classes)
+        fn, z, kwargs = guided_inputs(model, noise, y, cfg_scale, guidance)
         if sampler == "sde":
             options = dict(sampling_method="Euler", diffusion_form="sigma", last_step="Mean",
                            last_step_size=0.04)  # SiT's evaluation settings (baselines.md)

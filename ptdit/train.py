@@ -12,12 +12,21 @@ Running train on a folder that has checkpoints resumes from the last one. A run 
 and resumed ends with the same weights as an uninterrupted one (bit-exact on CPU): the data order and
 every random draw are functions of (seed, step, sample position) (ptdit/data/order.py), and the
 optimizer, EMA and RNG states come back from the checkpoint.
+
+Data: a `ptdit encode` folder (images: latents or pixels) or a `ptdit encode-video` folder (video clips,
+with class labels or captions). Conditioning dropout for classifier-free guidance lives in THIS loop, not
+in the model: each sample's drop is drawn from its own generator (seed, step, position), at
+config.cond_dropout (default: the model's class_dropout_prob, 0.1 in DiT and PixArt). Class models get
+the null label (the model's own LabelEmbedder dropout is switched off); text models get the model's
+learned null caption (PixArt's y_embedding, which PixArt's CaptionEmbedder would otherwise drop to with
+the global RNG), swapped in by CaptionConditioned inside the forward pass so that it trains under DDP.
 """
 
 import csv
 import dataclasses
 import functools
 import glob
+import json
 import logging
 import os
 import random
@@ -27,6 +36,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+import torch.nn as nn
 import torch.utils.checkpoint
 import yaml
 from tqdm import tqdm
@@ -37,7 +47,9 @@ from ptdit.atomic import atomic_text, atomic_torch_save
 from ptdit.config import plain
 from ptdit.data.latents import LatentDataset
 from ptdit.data.order import TRAIN, StepBatches, generator
-from ptdit.objectives import make_objective
+from ptdit.data.video_latents import FORMAT as VIDEO_FORMAT
+from ptdit.data.video_latents import VideoLatentDataset
+from ptdit.objectives import call_conditioned, is_text_model, make_objective, with_null_caption
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +61,7 @@ RESUMABLE_CHANGES = {"steps", "ckpt_every", "log_every", "num_workers", "compile
 @dataclass(frozen=True)
 class TrainConfig:
     run_dir: str
-    data: str                                   # a `ptdit encode` folder (latents or pixels)
+    data: str                                   # a `ptdit encode` / `ptdit encode-video` folder
     model: str = "DiT-S/2"
     model_overrides: dict = field(default_factory=dict)   # input_size/in_channels/num_classes: from data
     objective: str = "ddpm"                     # ddpm | sit
@@ -60,6 +72,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     betas: tuple = (0.9, 0.999)
     ema_decay: float = 0.9999
+    cond_dropout: float | None = None           # label / caption dropout for CFG; None: the model's class_dropout_prob
     ckpt_every: int = 50_000
     log_every: int = 100
     seed: int = 0
@@ -87,13 +100,51 @@ class NonFiniteLoss(FloatingPointError):
     pass
 
 
-# ------------------------------------------------------------------ model
+# ------------------------------------------------------------------ data and model
+def open_training_data(folder):
+    """LatentDataset for `ptdit encode` folders, VideoLatentDataset for `ptdit encode-video` ones."""
+    path = os.path.join(folder, "meta.json")
+    if os.path.isfile(path):
+        with open(path) as f:
+            if json.load(f).get("format") == VIDEO_FORMAT:
+                return VideoLatentDataset(folder)
+    return LatentDataset(folder)  # its reader names a missing or foreign meta.json
+
+
 def model_overrides(config, meta):
-    """The data fixes input size, channels and classes unless the config says otherwise."""
-    overrides = {"input_size": meta["latent_size"], "in_channels": meta["channels"],
-                 "num_classes": meta["num_classes"]}
+    """The data fixes input size, channels and classes (video: frames; captions: the text encoder's
+    width and length) unless the config says otherwise."""
+    overrides = {"input_size": meta["latent_size"], "in_channels": meta["channels"]}
+    if meta["format"] == VIDEO_FORMAT:
+        overrides.update(video=True, num_frames=meta["latent_frames"])
+    if meta.get("text_encoder"):
+        overrides.update(caption_channels=meta["text_encoder"]["dim"], text_tokens=meta["text_encoder"]["max_tokens"])
+    else:
+        overrides["num_classes"] = meta["num_classes"]
     overrides.update(config.model_overrides)
     return overrides
+
+
+def decoder_info(meta):
+    """How ptdit/sample.py turns this data's samples into pixels (and, for captions, which encoder)."""
+    video = meta["format"] == VIDEO_FORMAT
+    kind = meta["mode"] if video else ("image" if meta["mode"] == "vae" else "pixel")
+    return {"decoder": meta["vae"] if kind != "pixel" else "pixel", "decoder_kind": kind,
+            "scale_factor": meta["scale_factor"], "video": video, "text_encoder": meta.get("text_encoder")}
+
+
+class CaptionConditioned(nn.Module):
+    """A text model in training: forward(x, t, y) with y = (text (N, L, D), mask (N, L), drop (N,) bool).
+    Dropped captions become the model's learned null caption here, inside the forward pass, so that
+    the null caption gets its gradient (also through DDP)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x, t, y):
+        text, mask, drop = y
+        return call_conditioned(self.model, x, t, with_null_caption(self.model, text, mask, drop))
 
 
 def enable_grad_checkpointing(model):
@@ -226,16 +277,25 @@ def _train(config, ctx, on_step):
         os.makedirs(checkpoint_dir(run_dir), exist_ok=True)
         atomic_text(os.path.join(run_dir, "config.yaml"), yaml.safe_dump(config.to_dict(), sort_keys=False))
 
-    data = LatentDataset(config.data)
+    data = open_training_data(config.data)
+    captioned = getattr(data, "captioned", False)
     overrides = plain(model_overrides(config, data.meta))
     torch.manual_seed(config.seed)  # the initial weights depend on the seed only (DDP also broadcasts them)
     model = ptdit.create_model(config.model, **overrides).to(ctx.device)
     ema = deepcopy(model).requires_grad_(False).eval()
-    # Label dropout for CFG at the model's class_dropout_prob, drawn per sample by the loop (seeded by
-    # the sample's position, see ptdit/data/order.py); the model's own token_drop is switched off so
-    # that labels are not dropped twice (DiT models.py LabelEmbedder draws from the global RNG).
-    drop_prob = model.config.class_dropout_prob
-    model.y_embedder.dropout_prob = 0.0
+    if captioned != is_text_model(model):
+        raise ValueError(f"model {config.model} is {'text' if is_text_model(model) else 'class'}-conditional but "
+                         f"the data '{config.data}' has {'captions' if captioned else 'class labels'}; use a "
+                         f"{'-T2V / -T2I' if captioned else 'class (-Video, DiT, PT-DiT/*-Class)'} model")
+    # Label / caption dropout for CFG, drawn per sample by the loop (seeded by the sample's position,
+    # see ptdit/data/order.py); the model's own label token_drop is switched off so that labels are
+    # not dropped twice (DiT models.py LabelEmbedder draws from the global RNG).
+    drop_prob = model.config.class_dropout_prob if config.cond_dropout is None else config.cond_dropout
+    if not captioned:
+        if drop_prob > 0 and model.config.class_dropout_prob <= 0:
+            raise ValueError(f"cond_dropout {drop_prob} needs a null label: build {config.model} with "
+                             f"class_dropout_prob > 0 (-m class_dropout_prob=0.1)")
+        model.y_embedder.dropout_prob = 0.0
     options = dict(config.objective_options)
     if config.objective == "ddpm":
         options.setdefault("learn_sigma", model.config.learn_sigma)
@@ -244,8 +304,7 @@ def _train(config, ctx, on_step):
                             betas=tuple(config.betas))
     # What ptdit/sample.py needs to rebuild the model and decode its samples without the data folder.
     info = {"config": config.to_dict(), "model_name": config.model, "model_overrides": overrides,
-            "decoder": data.meta["vae"] if data.meta["mode"] == "vae" else "pixel",
-            "scale_factor": data.meta["scale_factor"]}
+            **decoder_info(data.meta)}
 
     step = restore(run_dir, model, ema, opt, config, ctx)
     final_path = os.path.join(run_dir, "final.pt")
@@ -256,7 +315,7 @@ def _train(config, ctx, on_step):
 
     if config.grad_checkpointing:
         enable_grad_checkpointing(model)
-    train_model = model
+    train_model = CaptionConditioned(model) if captioned else model
     if config.compile:
         train_model = torch.compile(train_model)
     if ctx.world_size > 1:
@@ -284,10 +343,14 @@ def _train(config, ctx, on_step):
     for x, y in loader:
         data_time += time.perf_counter() - fetch_start
         x = x.to(ctx.device, non_blocking=True)
-        y = y.to(ctx.device, non_blocking=True)
-        gens = [generator(config.seed, TRAIN, step, first_j + i) for i in range(len(y))]
+        gens = [generator(config.seed, TRAIN, step, first_j + i) for i in range(len(x))]
         drop = torch.stack([torch.rand((), generator=g) < drop_prob for g in gens]).to(ctx.device)
-        y = torch.where(drop, torch.full_like(y, null_label), y)
+        if captioned:
+            text, mask = y
+            y = (text.to(ctx.device, non_blocking=True), mask.to(ctx.device, non_blocking=True), drop)
+        else:
+            y = y.to(ctx.device, non_blocking=True)
+            y = torch.where(drop, torch.full_like(y, null_label), y)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda and config.bf16):
             loss = objective.loss(train_model, x, y, gens).mean()
         opt.zero_grad(set_to_none=True)

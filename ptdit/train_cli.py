@@ -34,7 +34,8 @@ def cmd_train(args):
             fields.update(yaml.safe_load(f) or {})
     given = {"run_dir": args.run_dir, "data": args.data, "model": args.model, "objective": args.objective,
              "steps": args.steps, "global_batch_size": args.batch_size, "lr": args.lr,
-             "ema_decay": args.ema_decay, "ckpt_every": args.ckpt_every, "log_every": args.log_every,
+             "ema_decay": args.ema_decay, "cond_dropout": args.cond_dropout, "ckpt_every": args.ckpt_every,
+             "log_every": args.log_every,
              "seed": args.seed, "num_workers": args.num_workers, "device": args.device, "bf16": args.bf16,
              "tf32": args.tf32, "grad_checkpointing": args.grad_checkpointing, "compile": args.compile,
              "progress": args.progress}
@@ -44,7 +45,7 @@ def cmd_train(args):
     if args.objective_option:
         fields["objective_options"] = {**fields.get("objective_options", {}), **parse_pairs(args.objective_option)}
     if "data" not in fields:
-        raise ValueError("--data (a `ptdit encode` folder) is required")
+        raise ValueError("--data (a `ptdit encode` / `ptdit encode-video` folder) is required")
     try:
         path = train(TrainConfig.from_dict(fields))
     except NonFiniteLoss as err:
@@ -56,8 +57,8 @@ def add_parser(subparsers):
     p = subparsers.add_parser("train", help="train a model on encoded latents/pixels; resumes an existing run")
     p.add_argument("run_dir", help="run folder: config.yaml, checkpoints/, log.csv, final.pt")
     p.add_argument("--config", help="YAML file of TrainConfig fields (flags given here override it)")
-    p.add_argument("--data", help="`ptdit encode` output folder")
-    p.add_argument("--model", help="registered model name, e.g. DiT-S/2, PT-DiT/S-Class")
+    p.add_argument("--data", help="`ptdit encode` or `ptdit encode-video` output folder")
+    p.add_argument("--model", help="registered model name, e.g. DiT-S/2, PT-DiT/S-Class, PT-DiT/S-Video, PT-DiT/S-T2V")
     p.add_argument("--model-override", "-m", action="append", metavar="KEY=VALUE",
                    help="model config field, e.g. -m depth=2 -m hidden_size=64")
     p.add_argument("--objective", choices=["ddpm", "sit"])
@@ -67,6 +68,8 @@ def add_parser(subparsers):
     p.add_argument("--batch-size", type=int, help="global batch size (all processes)")
     p.add_argument("--lr", type=float)
     p.add_argument("--ema-decay", type=float)
+    p.add_argument("--cond-dropout", type=float,
+                   help="label / caption dropout for CFG (default: the model's class_dropout_prob, 0.1)")
     p.add_argument("--ckpt-every", type=int)
     p.add_argument("--log-every", type=int)
     p.add_argument("--seed", type=int)
