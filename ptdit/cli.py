@@ -34,10 +34,16 @@ def build_parser():
     data_cli.add_parser(sub)
     train_cli.add_parser(sub)
     sample_cli.add_parser(sub)
+    from ptdit import video_data_cli
+    video_data_cli.add_parser(sub)
+    from ptdit import video_encode_cli
+    video_encode_cli.add_parser(sub)
     from evaluation import evaluate_cli, extractor_cli, report_cli
     evaluate_cli.add_parser(sub)
     extractor_cli.add_parser(sub)
     report_cli.add_parser(sub)
+    from evaluation import video_evaluate_cli
+    video_evaluate_cli.add_parser(sub)
     return parser
 
 
