@@ -26,3 +26,10 @@ def test_gpu_zoo_script_smoke():
     assert len(lines) == 8
     for line in lines:   # batched outputs equal one-at-a-time outputs on every model
         assert float(line.split()[3]) < 1e-5
+
+
+def test_gpu_compile_check_script_smoke():
+    out = run("gpu_compile_check.py")
+    rates = {line.split()[0]: float(line.split()[1]) for line in out.splitlines() if line.startswith(("DiT-B", "PT-DiT/B"))}
+    assert set(rates) == {"DiT-B/2", "PT-DiT/B-Class"} and all(r > 0 for r in rates.values())
+    assert "top kernels" in out
