@@ -13,6 +13,12 @@ def modulate(x, shift, scale):
     return x * (1 + scale.unsqueeze(1)) + shift.unsqueeze(1)
 
 
+def modulate_by(x, shift, factor):
+    """modulate() with factor = 1 + scale already formed, so a block adds the 1 to all its scales in
+    one kernel (ptdit/pt_dit_block.py); the same two kernels per call, the same values."""
+    return x * factor.unsqueeze(1) + shift.unsqueeze(1)
+
+
 def layer_norm(hidden_size):
     """DiT's LayerNorm: no affine parameters (adaLN provides scale and shift), eps 1e-6."""
     return nn.LayerNorm(hidden_size, elementwise_affine=False, eps=1e-6)
@@ -51,8 +57,11 @@ class Attention(nn.Module):
     def qkv_heads(self, x):
         """(B, N, C) -> q, k, v each (B, heads, N, d)."""
         b, n, c = x.shape
-        qkv = self.qkv(x).view(b, n, 3, self.num_heads, c // self.num_heads).permute(2, 0, 3, 1, 4)
-        return qkv.unbind(0)
+        # Split q/k/v along their own axis and transpose each: the same strided views as permuting
+        # the packed tensor, but autograd then stacks the three gradients straight into the qkv
+        # Linear's (B, N, 3, heads, d) layout; unbinding a permuted tensor made it stack, then copy.
+        q, k, v = self.qkv(x).view(b, n, 3, self.num_heads, c // self.num_heads).unbind(2)
+        return q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
 
     def forward(self, x, attn_mask=None):
         q, k, v = self.qkv_heads(x)

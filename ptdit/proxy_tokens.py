@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ptdit.layers import Attention, CrossAttention, layer_norm, modulate
+from ptdit.layers import Attention, CrossAttention, layer_norm, modulate_by
 from ptdit.window_attention import check_windows, partition
 
 PROXY_MODES = ("mean", "top_left", "random", "similarity")
@@ -120,11 +120,12 @@ class GlobalInformationInteraction(nn.Module):
         return self.out(self.token_mixer(context.transpose(1, 2)).transpose(1, 2))
 
     def forward(self, x, modulation=None):
-        """modulation: None (released) or (shift_p, scale_p, gate_p, shift_x, scale_x, gate_x)."""
+        """modulation: None (released) or (shift_p, factor_p, gate_p, shift_x, factor_x, gate_x), each
+        factor = 1 + scale (the block forms them in one add)."""
         proxies = extract_proxies(x, self.grid, self.window, self.proxy_mode)
         if modulation is None:
             proxies = proxies + self.proxy_attn(self.norm_proxy(proxies))
             return x + self.inject(self.norm_x(x), proxies)
-        shift_p, scale_p, gate_p, shift_x, scale_x, gate_x = modulation
-        proxies = proxies + gate_p.unsqueeze(1) * self.proxy_attn(modulate(self.norm_proxy(proxies), shift_p, scale_p))
-        return x + gate_x.unsqueeze(1) * self.inject(modulate(self.norm_x(x), shift_x, scale_x), proxies)
+        shift_p, factor_p, gate_p, shift_x, factor_x, gate_x = modulation
+        proxies = proxies + gate_p.unsqueeze(1) * self.proxy_attn(modulate_by(self.norm_proxy(proxies), shift_p, factor_p))
+        return x + gate_x.unsqueeze(1) * self.inject(modulate_by(self.norm_x(x), shift_x, factor_x), proxies)

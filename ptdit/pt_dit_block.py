@@ -21,9 +21,10 @@ different timesteps in one batch never share modulation (the released code's `.r
 window and no shifted-window attention).
 """
 
+import torch
 import torch.nn as nn
 
-from ptdit.layers import Mlp, adaln_modulation, layer_norm, modulate
+from ptdit.layers import Mlp, adaln_modulation, layer_norm, modulate_by
 from ptdit.proxy_tokens import GlobalInformationInteraction
 from ptdit.window_attention import ShiftedWindowAttention, WindowAttention
 
@@ -55,6 +56,11 @@ class PTDiTBlock(nn.Module):
         # self-attention and the global injection.
         self.num_chunks = 15 if self.compact else 9
         self.adaLN_modulation = adaln_modulation(dim, self.num_chunks)
+        # Chunks come as (shift, scale, gate) triples: True at every scale entry, so that one add
+        # forms all the 1 + scale factors. Bool keeps the sum in the adaLN output's dtype (bf16 under
+        # autocast, rounded exactly as `1 + scale` is).
+        is_scale = (torch.arange(self.num_chunks) % 3 == 1).repeat_interleave(dim)
+        self.register_buffer("scale_offset", is_scale, persistent=False)
 
     def zero_init(self):
         zero = [self.adaLN_modulation[-1]] + ([self.sw_out] if self.sw_out is not None else [])
@@ -65,13 +71,13 @@ class PTDiTBlock(nn.Module):
             self.giim.zero_init()
 
     def forward(self, x, c):
-        chunks = self.adaLN_modulation(c).chunk(self.num_chunks, dim=1)
-        shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp, shift_sw, scale_sw, gate_sw = chunks[:9]
+        chunks = (self.adaLN_modulation(c) + self.scale_offset).chunk(self.num_chunks, dim=1)
+        shift_msa, factor_msa, gate_msa, shift_mlp, factor_mlp, gate_mlp, shift_sw, factor_sw, gate_sw = chunks[:9]
         if self.giim is not None:
             x = self.giim(x, chunks[9:] if self.compact else None)
         if self.use_wa:
-            x = x + gate_msa.unsqueeze(1) * self.attn(modulate(self.norm1(x), shift_msa, scale_msa))
+            x = x + gate_msa.unsqueeze(1) * self.attn(modulate_by(self.norm1(x), shift_msa, factor_msa))
         if self.use_sw:
-            out = gate_sw.unsqueeze(1) * self.sw_attn(modulate(self.norm_sw(x), shift_sw, scale_sw))
+            out = gate_sw.unsqueeze(1) * self.sw_attn(modulate_by(self.norm_sw(x), shift_sw, factor_sw))
             x = x + (self.sw_out(out) if self.sw_out is not None else out)
-        return x + gate_mlp.unsqueeze(1) * self.mlp(modulate(self.norm2(x), shift_mlp, scale_mlp))
+        return x + gate_mlp.unsqueeze(1) * self.mlp(modulate_by(self.norm2(x), shift_mlp, factor_mlp))

@@ -8,8 +8,9 @@ sample (the released code's `.repeat` broke this order; see pt-dit.md).
 """
 
 import torch
+import torch.nn.functional as F
 
-from ptdit.layers import Attention
+from ptdit.layers import Attention, merge_heads
 
 
 def check_windows(grid, window):
@@ -124,11 +125,27 @@ class ShiftedWindowAttention(WindowAttention):
         self.register_buffer("order", order.flatten(), persistent=False)
         self.register_buffer("inverse", torch.argsort(self.order), persistent=False)
         self.register_buffer("mask", shifted_window_mask(self.grid, self.window), persistent=False)
+        self._bias_cache = {}
+
+    def attention_bias(self, batch, dtype, device):
+        """The mask as SDPA's additive bias (0 / -inf), (B*windows, 1, T, T) in (batch, window) order.
+
+        SDPA would turn a bool mask into exactly this bias at every call (where + two scalars), and
+        the batch needs a repeat (a (windows, 1, T, T) mask cannot broadcast over B*windows): built once
+        per (batch, dtype, device) and reused, it costs no kernel launch per call."""
+        key = (batch, dtype, device)
+        if key not in self._bias_cache:
+            mask = self.mask.to(device).unsqueeze(1).repeat(batch, 1, 1, 1)
+            bias = torch.zeros(mask.shape, dtype=dtype, device=device).masked_fill_(~mask, float("-inf"))
+            self._bias_cache = {key: bias}      # keep one: batch, dtype and device rarely change
+        return self._bias_cache[key]
 
     def forward(self, x):
         if not any(self.shifts):
             return super().forward(x)      # a 1x1x1 window has nothing to shift
         b, n, c = x.shape
         windows = permute_tokens(x, self.order, self.inverse).view(-1, self.mask.shape[-1], c)
-        mask = self.mask.unsqueeze(1).repeat(b, 1, 1, 1)          # (B*windows, 1, T, T), (batch, window) order
-        return permute_tokens(self.attend(windows, mask).view(b, n, c), self.inverse, self.order)
+        q, k, v = self.qkv_heads(windows)
+        bias = self.attention_bias(b, q.dtype, q.device)
+        out = merge_heads(F.scaled_dot_product_attention(q, k, v, attn_mask=bias))
+        return permute_tokens(self.proj(out).view(b, n, c), self.inverse, self.order)

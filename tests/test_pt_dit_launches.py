@@ -1,0 +1,115 @@
+"""Eager PT-DiT is launch-bound on a GPU (bench/pt_dit_launches.py): the number of aten ops of one
+block's forward + backward is bounded here, and the block still computes what the plain formulation
+(roll, partition, 1 + scale, mask per call) computes, in values and gradients."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import ptdit
+from bench.pt_dit_launches import OpCounter
+from ptdit.window_attention import partition, roll_grid, shifted_window_mask, unpartition
+from tests.conftest import randomize
+
+GRID, WINDOW = (1, 8, 8), (1, 2, 2)
+
+# Kernel launches (aten ops that are not views) of one block forward + backward at these sizes,
+# measured 2026-11-26 with torch 2.14.1 CPU: compact 147 (161 before the launch work), released 143
+# (155 before). A margin of 3 leaves room for a torch upgrade, not for a new copy per sub-layer.
+MAX_LAUNCHES = {"compact": 150, "released": 146}
+
+
+def block_and_inputs(layout, seed=0):
+    torch.manual_seed(seed)
+    model = ptdit.create_model("PT-DiT/S-Class", depth=1, hidden_size=32, num_heads=2, input_size=16,
+                               num_classes=10, layout=layout, compression_ratio=WINDOW)
+    block = randomize(model.blocks[0], seed=seed, std=0.1)
+    x = torch.randn(2, 64, 32, requires_grad=True)
+    c = torch.randn(2, 32, requires_grad=True)
+    return block, x, c
+
+
+def attention(attn, x, context=None, mask=None):
+    """Multi-head attention written out: softmax(q k^T / sqrt(d)) v, masked where mask is False."""
+    b, n, d = x.shape
+    heads = attn.num_heads
+    split = lambda t: t.reshape(b, -1, heads, d // heads).transpose(1, 2)    # noqa: E731
+    if context is None:
+        q, k, v = F.linear(x, attn.qkv.weight, attn.qkv.bias).chunk(3, dim=-1)
+    else:
+        q = attn.q(x)
+        k, v = F.linear(context, attn.kv.weight, attn.kv.bias).chunk(2, dim=-1)
+    score = split(q) @ split(k).transpose(-1, -2) / math.sqrt(d // heads)
+    if mask is not None:
+        score = score.masked_fill(~mask, float("-inf"))
+    out = (score.softmax(-1) @ split(v)).transpose(1, 2).reshape(b, n, d)
+    return attn.proj(out) if context is not None else F.linear(out, attn.proj.weight, attn.proj.bias)
+
+
+def reference_block(block, x, c):
+    """The block of ptdit/pt_dit_block.py, recomputed the plain way from its parameters."""
+    chunks = block.adaLN_modulation(c).chunk(block.num_chunks, dim=1)
+    norm = lambda t: F.layer_norm(t, t.shape[-1:], eps=1e-6)                         # noqa: E731
+    mod = lambda t, shift, scale: t * (1 + scale[:, None]) + shift[:, None]          # noqa: E731
+    shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp, shift_sw, scale_sw, gate_sw = chunks[:9]
+    b, _, d = x.shape
+    giim = block.giim
+    proxies = partition(x, GRID, WINDOW).mean(1).view(b, -1, d)
+    if block.compact:
+        shift_p, scale_p, gate_p, shift_x, scale_x, gate_x = chunks[9:]
+        proxies = proxies + gate_p[:, None] * attention(giim.proxy_attn, mod(norm(proxies), shift_p, scale_p))
+        x = x + gate_x[:, None] * attention(giim.cross_attn, mod(norm(x), shift_x, scale_x), norm(proxies))
+    else:
+        proxies = proxies + attention(giim.proxy_attn, norm(proxies))
+        x = x + giim.out(attention(giim.cross_attn, norm(x), norm(proxies)))
+    windows = partition(mod(norm(x), shift_msa, scale_msa), GRID, WINDOW)
+    x = x + gate_msa[:, None] * unpartition(attention(block.attn, windows), GRID, WINDOW)
+    shifts = tuple(w // 2 for w in WINDOW)
+    rolled = partition(roll_grid(mod(norm(x), shift_sw, scale_sw), GRID, tuple(-s for s in shifts)), GRID, WINDOW)
+    mask = shifted_window_mask(GRID, WINDOW).unsqueeze(1).repeat(b, 1, 1, 1)
+    out = roll_grid(unpartition(attention(block.sw_attn, rolled, mask=mask), GRID, WINDOW), GRID, shifts)
+    out = gate_sw[:, None] * out
+    x = x + (block.sw_out(out) if block.sw_out is not None else out)
+    hidden = F.gelu(block.mlp.fc1(mod(norm(x), shift_mlp, scale_mlp)), approximate="tanh")
+    return x + gate_mlp[:, None] * block.mlp.fc2(hidden)
+
+
+@pytest.mark.parametrize("layout", ["compact", "released"])
+def test_block_equals_plain_formulation_in_values_and_gradients(layout):
+    block, x, c = block_and_inputs(layout)
+    out = block(x, c)
+    ref = reference_block(block, x, c)
+    torch.testing.assert_close(out, ref)
+    assert (out - x).abs().amax() > 1e-2              # the sub-layers really contribute
+    g = torch.randn_like(out)
+    inputs = [x, c] + list(block.parameters())
+    grads = torch.autograd.grad(out, inputs, g)
+    ref_grads = torch.autograd.grad(ref, inputs, g)
+    for grad, ref_grad in zip(grads, ref_grads):
+        torch.testing.assert_close(grad, ref_grad, rtol=1e-4, atol=1e-6)
+    # twice: the second call runs on the cached attention bias of the shifted windows
+    torch.testing.assert_close(block(x, c), out, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("layout", ["compact", "released"])
+def test_block_forward_backward_launch_count_is_bounded(layout):
+    block, x, c = block_and_inputs(layout)
+    for _ in range(2):                                # warm-up: caches built
+        block(x, c).sum().backward()
+    block.zero_grad(set_to_none=True)
+    x.grad = c.grad = None
+    with OpCounter() as counter:
+        block(x, c).sum().backward()
+    launches = counter.summary()["launches"]
+    assert launches <= MAX_LAUNCHES[layout], (
+        f"one PT-DiT {layout} block forward + backward issues {launches} aten ops (bound "
+        f"{MAX_LAUNCHES[layout]}): top ops {counter.ops.most_common(8)}")
+    assert counter.ops["where"] == 0 and counter.ops["repeat"] == 0     # the shifted-window bias is cached
+
+
+def test_state_dict_holds_only_parameters():
+    """The launch work adds non-persistent buffers only: checkpoints keep DiT-style keys."""
+    block, _, _ = block_and_inputs("compact")
+    assert set(block.state_dict()) == {name for name, _ in block.named_parameters()}
