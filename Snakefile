@@ -20,6 +20,7 @@ validate(config, os.path.join(workflow.basedir, "workflows/config/schema.yaml"))
 include: "workflows/rules/common.smk"
 include: "workflows/rules/efficiency.smk"
 include: "workflows/rules/imagenet.smk"
+include: "workflows/rules/video.smk"
 
 
 rule all:
@@ -27,4 +28,6 @@ rule all:
         "results/table_efficiency.csv",
         "results/table_imagenet.csv",
         "results/table_ablation.csv",
+        "results/table_ucf101.csv",
+        "results/table_msrvtt.csv",
     default_target: True

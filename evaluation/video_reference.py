@@ -28,13 +28,14 @@ def to_uint8_clip(video):
     return ((video.float() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 3, 0).numpy()
 
 
-def dataset_clips(dataset, max_clips=None, all_captions=False):
-    """Every readable clip of a UCF101Folder / MSRVTTFolder (first max_clips) as
-    (uint8 [N, F, H, W, 3], labels int64 [N] or None, captions or None). Captions are each clip's fixed
-    evaluation caption, or with all_captions=True the list of all its captions (for training)."""
+def dataset_clips(dataset, max_clips=None, all_captions=False, order=None):
+    """Every readable clip of a UCF101Folder / MSRVTTFolder (first max_clips of `order`, default the
+    dataset's order) as (uint8 [N, F, H, W, 3], labels int64 [N] or None, captions or None). Captions
+    are each clip's fixed evaluation caption, or with all_captions=True the list of all its captions."""
     clips, labels, captions = [], [], []
-    total = len(dataset) if max_clips is None else min(len(dataset), max_clips)
-    for i in tqdm(range(total), desc="clips", unit="clip"):
+    order = range(len(dataset)) if order is None else order
+    total = len(order) if max_clips is None else min(len(order), max_clips)
+    for i in tqdm(order[:total], desc="clips", unit="clip"):
         item = dataset[i]
         if item is None:   # an unreadable video the dataset was told to skip (it counts them)
             continue
@@ -64,9 +65,18 @@ def write_video_npz(path, videos, labels=None, captions=None):
     atomic_write(str(path), write)
 
 
-def make_video_reference(dataset, out_npz, max_clips=None):
-    """Write a dataset split as a reference .npz (arr_0 + labels or captions); returns the clip count."""
-    videos, labels, captions = dataset_clips(dataset, max_clips)
+def reference_order(count, seed=0):
+    """The order reference clips are written in: a fixed random permutation, so that every prefix
+    (max_clips here, evaluate-video's first num_clips) is a uniform sample of the split. Split lists
+    are sorted by class (UCF-101's testlist), where a prefix would hold only the first classes;
+    StyleGAN-V likewise draws its real clips at random."""
+    return np.random.default_rng(seed).permutation(count)
+
+
+def make_video_reference(dataset, out_npz, max_clips=None, seed=0):
+    """Write a dataset split as a reference .npz (arr_0 + labels or captions) in reference_order;
+    returns the clip count."""
+    videos, labels, captions = dataset_clips(dataset, max_clips, order=reference_order(len(dataset), seed))
     write_video_npz(out_npz, videos, labels, captions)
     return len(videos)
 

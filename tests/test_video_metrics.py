@@ -14,7 +14,7 @@ from evaluation.small_classifier import SmallClassifier, save_small_classifier
 from evaluation.video_evaluate import VideoExtractors, evaluate_videos, video_is
 from evaluation.video_extractor import (VideoClassifier, accuracy, load_video_classifier, save_video_classifier,
                                         train_video_classifier)
-from evaluation.video_reference import make_video_reference, read_conditions, write_video_npz
+from evaluation.video_reference import make_video_reference, read_conditions, reference_order, write_video_npz
 
 
 def moving_squares(labels, frames=16, size=32, seed=0):
@@ -197,12 +197,20 @@ class TextDataset(ClassDataset):   # the MSRVTTFolder contract: (video, i) + eva
 def test_make_video_reference_round_trips_clips_labels_and_captions(tmp_path):
     labels = np.array([0, 3, 1])
     videos = moving_squares(labels)
+    order = reference_order(3)
     assert make_video_reference(ClassDataset(videos, labels), tmp_path / "ucf.npz") == 3
     with np.load(tmp_path / "ucf.npz", allow_pickle=False) as f:
-        assert np.array_equal(f["arr_0"], videos) and f["labels"].tolist() == [0, 3, 1]
+        assert np.array_equal(f["arr_0"], videos[order]) and f["labels"].tolist() == labels[order].tolist()
     make_video_reference(TextDataset(videos, labels), tmp_path / "msr.npz", max_clips=2)
     labels_read, captions = read_conditions(str(tmp_path / "msr.npz"))
-    assert labels_read is None and captions == ["clip number 0", "clip number 1"]
+    assert labels_read is None and captions == [f"clip number {i}" for i in order[:2]]
+
+
+def test_reference_prefix_is_not_the_first_classes_of_a_class_sorted_split(tmp_path):
+    labels = np.arange(5).repeat(4)                      # sorted by class, as UCF-101's test list
+    make_video_reference(ClassDataset(moving_squares(labels), labels), tmp_path / "ref.npz", max_clips=5)
+    with np.load(tmp_path / "ref.npz", allow_pickle=False) as f:
+        assert len(set(f["labels"].tolist())) >= 3       # the first 5 in list order would be one class
 
 
 def test_evaluate_videos_zero_for_same_clips_larger_for_shifted(networks, tmp_path):

@@ -4,6 +4,7 @@
 from snakemake.exceptions import WorkflowError
 
 from evaluation.imagenet_plan import ablation_rows, missing_paths, report_rows, run_index, table_rows
+from evaluation import video_plan
 from evaluation.point_files import model_from_slug, point_filename
 
 EFFICIENCY = config["efficiency"]
@@ -113,10 +114,13 @@ def launcher(stage):
     """The command that starts `ptdit <verb>` for a train/sample job: one process, or torchrun with one
     process per GPU the job holds, or with the config's `processes` on a CPU job (gloo). It reads the
     job's own gpu resource, so a profile that changes `gpu` for a rule changes the process count with
-    it: allocation and launch can never disagree."""
+    it: allocation and launch can never disagree. stage: the stage's config dict (e.g. VIDEO["train"]),
+    or the name of an imagenet stage ("train", "sample")."""
+    settings = IMAGENET[stage] if isinstance(stage, str) else stage
+
     def launch(wildcards, resources):
         gpus = int(resources.get("gpu", 0) or 0)
-        procs = gpus if gpus else int(IMAGENET[stage].get("processes", 1) or 1)
+        procs = gpus if gpus else int(settings.get("processes", 1) or 1)
         return f"torchrun --standalone --nproc_per_node {procs} -m ptdit.cli" if procs > 1 else "ptdit"
 
     return launch
@@ -135,3 +139,65 @@ def extractor_input(wildcards=None):
 
 def reference_path(wildcards=None):
     return IMAGENET["reference"] or f"results/reference/{DATASET}/val.npz"
+
+
+# --- the video comparison (video.smk): rows, files and options in evaluation/video_plan.py ---
+VIDEO = config["video"]
+VIDEO_RUNS = video_plan.run_index(VIDEO)
+video_plan.check_counts(VIDEO)
+VIDEO_GPU = 1 if VIDEO["train"].get("gpus", 0) else 0          # encode with the GPU training will have
+VIDEO_EVAL_GPU = 1 if VIDEO["sample"].get("gpus", 0) else 0     # evaluate where sampling ran
+
+
+def require_video_paths(wildcards=None):
+    """Unset paths stop the DAG with the keys' names. Checked when a video file is asked for, not at
+    parse time, so that a config for the other comparisons need not set the video paths."""
+    missing = video_plan.missing_paths(VIDEO)
+    if missing:
+        raise WorkflowError("these config keys must name local files for the video comparison: "
+                            + ", ".join(missing) + " (set them in your config file or with --config; README: "
+                            "'Where every weight file comes from')")
+    return []
+
+
+def video_source_files(dataset):
+    """The stand-in's completion marker, or nothing for the user's own copy of the dataset."""
+    require_video_paths()
+    return [video_plan.standin_marker(dataset)] if video_plan.is_standin(VIDEO) else []
+
+
+def video_source(wildcards):
+    return video_source_files(wildcards.dataset)
+
+
+def video_run(wildcards):
+    key = (wildcards.dataset, wildcards.model, wildcards.objective, wildcards.variant, int(wildcards.steps))
+    if key not in VIDEO_RUNS:
+        raise ValueError(f"no row of config['video'] trains {'/'.join(map(str, key))}")
+    return VIDEO_RUNS[key]
+
+
+def video_overrides(wildcards):
+    """-m KEY=VALUE for every model override of the row (JSON values, which the CLI reads as YAML)."""
+    import json
+    import shlex
+
+    return " ".join(f"-m {shlex.quote(f'{k}={json.dumps(v)}')}" for k, v in video_run(wildcards).overrides.items())
+
+
+def caption_input(wildcards):
+    """Text models sample from the encoded test captions (clip i's evaluation caption for sample i)."""
+    return [video_plan.encoded_meta("msrvtt", "test")] if wildcards.dataset == "msrvtt" else []
+
+
+def video_tables_input(wildcards):
+    require_video_paths()
+    stem = video_plan.stem(wildcards.dataset)
+    return [row.eval_json(stem) for row in video_plan.table_rows(VIDEO, wildcards.dataset)]
+
+
+def video_rows_yaml(wildcards):
+    """The rows file of `ptdit report-video`, as text."""
+    import yaml
+
+    return yaml.safe_dump(video_plan.report_rows(VIDEO, wildcards.dataset), sort_keys=False)
