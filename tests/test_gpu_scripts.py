@@ -30,6 +30,8 @@ def test_gpu_zoo_script_smoke():
 
 def test_gpu_compile_check_script_smoke():
     out = run("gpu_compile_check.py")
-    rates = {line.split()[0]: float(line.split()[1]) for line in out.splitlines() if line.startswith(("DiT-B/2 ", "PT-DiT/B-Class ")) and "kernels" not in line}
+    rows = [line.split() for line in out.splitlines()
+            if line.startswith(("DiT-B/2 ", "PT-DiT/B-Class ")) and "kernels" not in line]
+    rates = {row[0]: float(row[1]) for row in rows}
     assert set(rates) == {"DiT-B/2", "PT-DiT/B-Class"} and all(r > 0 for r in rates.values())
     assert "top kernels" in out

@@ -8,7 +8,6 @@ Runs where the cluster can start (root + Debian's slurm-wlm and munge; .ci/run i
 PTDIT_REQUIRE_SLURM=1, which turns "cannot start" into a failure instead of a skip)."""
 
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -18,7 +17,7 @@ import yaml
 
 from tests.slurm_cluster import ClusterUnavailable, single_node_cluster, why_unavailable
 from tests.test_snakemake_efficiency import ROOT, SNAKEMAKE, snakemake
-from tests.test_snakemake_imagenet import output_mtimes, read_table
+from tests.test_snakemake_imagenet import read_table
 
 CONFIGS = ("--configfile", os.path.join(ROOT, "tests", "imagenet_ci.yaml"), os.path.join(ROOT, "tests", "slurm_ci.yaml"))
 TARGET = "results/table_imagenet.csv"
@@ -95,7 +94,7 @@ def slurm_run(cluster, tmp_path_factory, request):
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
         run_dir, job_id, seen = wait_for_checkpointed_training(work, proc)
-        finished_before = output_mtimes(work)
+        finished_before = finished_outputs(work)
         subprocess.run(["scancel", job_id], check=True)
         say(request, f"scancel {job_id} (train {os.path.relpath(run_dir, work / 'results' / 'runs')}) after its step-20 checkpoint")
         seen |= watch_jobs(proc)
@@ -135,11 +134,25 @@ def test_cancelled_training_was_resubmitted_and_resumed(slurm_run, request):
     assert "resuming" in log and "from step 20" in log, log[-2000:]
     with open(os.path.join(run_dir, "log.csv")) as f:
         assert f.read().count("\n20,") == 1                            # no step logged twice
-    after = output_mtimes(work)
+    after = finished_outputs(work)
     before = slurm_run["finished_before"]
+    assert len(before) >= 4                                            # data, extractor, reference at least
     assert {p: after[p] for p in before} == before                     # nothing finished was recomputed
     say(request, f"SLURM jobs {' -> '.join(attempts)} for the cancelled training: resumed from step 20, "
                  f"{len(before)} finished outputs untouched")
+
+
+def finished_outputs(work):
+    """mtimes of every finished result file: data, extractor, reference, final.pt, samples, evals
+    (not the checkpoints and logs of trainings still running)."""
+    found = {}
+    for dirpath, _, files in os.walk(work / "results"):
+        for name in files:
+            path = os.path.join(dirpath, name)
+            in_run = f"{os.sep}runs{os.sep}" in path
+            if name.endswith((".json", ".npz", ".pt", ".safetensors")) and (not in_run or name == "final.pt"):
+                found[path] = os.stat(path).st_mtime_ns
+    return found
 
 
 def train_log(run_dir, work):

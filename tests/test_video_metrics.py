@@ -12,8 +12,7 @@ from evaluation.clipsim import frame_caption_cosine
 from evaluation.frechet import RunningStats, frechet_distance
 from evaluation.small_classifier import SmallClassifier, save_small_classifier
 from evaluation.video_evaluate import VideoExtractors, evaluate_videos, video_is
-from evaluation.video_extractor import (VideoClassifier, accuracy, load_video_classifier, save_video_classifier,
-                                        train_video_classifier)
+from evaluation.video_extractor import VideoClassifier, accuracy, load_video_classifier, save_video_classifier, train_video_classifier
 from evaluation.video_reference import make_video_reference, read_conditions, reference_order, write_video_npz
 
 
