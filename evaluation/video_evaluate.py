@@ -33,7 +33,8 @@ from tqdm.auto import tqdm
 from evaluation.extract import exact_fp32
 from evaluation.feature_extractor import file_sha256
 from evaluation.frechet import RunningStats, frechet_distance
-from evaluation.fvd import CLIP_LENGTH, PROTOCOL as FVD_PROTOCOL, i3d_features, is_torchscript, load_i3d
+from evaluation.fvd import CLIP_LENGTH, i3d_features, is_torchscript, load_i3d
+from evaluation.fvd import PROTOCOL as FVD_PROTOCOL
 from evaluation.inception_score import check_split_count, inception_score
 from evaluation.npz_images import open_npz_array
 from evaluation.video_reference import check_videos, read_conditions, video_batches

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from evaluation.npz_images import npz_keys, open_npz_array
+from evaluation.npz_images import npz_keys
 from ptdit.atomic import atomic_write
 
 FORMAT_HINT = ("np.savez(path, arr_0=uint8 videos [N, F, H, W, 3], labels=int64 [N]) or ..., "

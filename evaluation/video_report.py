@@ -22,8 +22,8 @@ import json
 import math
 
 from evaluation.imagenet_report import _cell, _sig, check_rows, write_csv
-from ptdit.atomic import atomic_text
 from evaluation.paper_video import ATTENTION_LABELS, DATASET_METRICS, attention_of, check_dataset, qihoo_note
+from ptdit.atomic import atomic_text
 
 EXTRACTOR_COLUMNS = {"ucf101": ["fvd_extractor", "is_extractor", "fid_extractor"],
                      "msrvtt": ["fvd_extractor", "clip_model"]}
