@@ -137,15 +137,16 @@ def write_meta(out_dir, num_shards, dataset, vae, vae_path, image_size, scale):
     return meta
 
 
-def read_meta(folder):
+def read_meta(folder, expected_format=FORMAT, command="ptdit encode"):
+    """meta.json of a finished encoded folder (written last, so its presence means complete)."""
     path = os.path.join(folder, "meta.json")
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"'{path}' not found: '{folder}' is not a finished latent folder; "
-                                f"run `ptdit encode` first (it writes meta.json last)")
+        raise FileNotFoundError(f"'{path}' not found: '{folder}' is not a finished encoded folder; "
+                                f"run `{command}` first (it writes meta.json last)")
     with open(path) as f:
         meta = json.load(f)
-    if meta.get("format") != FORMAT:
-        raise ValueError(f"'{path}' has format {meta.get('format')!r}, expected {FORMAT!r}")
+    if meta.get("format") != expected_format:
+        raise ValueError(f"'{path}' has format {meta.get('format')!r}, expected {expected_format!r} (`{command}`)")
     return meta
 
 

@@ -21,9 +21,7 @@ import json
 import logging
 import os
 
-import numpy as np
-
-from ptdit.data.video_io import CLIP_POSITIONS, VideoReadError, read_clip, resize_center_crop
+from ptdit.data.video_io import CLIP_POSITIONS, ClipFolder
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +79,7 @@ def find_video(root, video_id):
                             f"{', '.join(os.path.join(root, d) for d in VIDEO_FOLDERS)}; expected the layout {LAYOUT}")
 
 
-class MSRVTTFolder:
+class MSRVTTFolder(ClipFolder):
     """One split as (video float32 (3, F, S, S) in [-1, 1], index), or None for an unreadable video
     when skip_unreadable (its path is appended to .skipped)."""
 
@@ -123,14 +121,5 @@ class MSRVTTFolder:
         return self._captions[index][0]
 
     def __getitem__(self, index):
-        path = self.paths[index]
-        rng = np.random.default_rng((self.seed, index)) if self.clip_position == "random" else None
-        try:
-            frames = read_clip(path, self.num_frames, self.frame_stride, self.clip_position, rng, self.backend)
-        except VideoReadError as err:
-            if not self.skip_unreadable:
-                raise
-            log.warning("skipping %s", err)
-            self.skipped.append(path)
-            return None
-        return resize_center_crop(frames, self.image_size), index
+        video = self.read_item_clip(self.paths[index], index)
+        return None if video is None else (video, index)

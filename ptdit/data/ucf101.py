@@ -21,7 +21,7 @@ import os
 
 import numpy as np
 
-from ptdit.data.video_io import CLIP_POSITIONS, VideoReadError, read_clip, resize_center_crop
+from ptdit.data.video_io import CLIP_POSITIONS, ClipFolder
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ def read_split_list(path, classes):
     return items
 
 
-class UCF101Folder:
+class UCF101Folder(ClipFolder):
     """One split of one fold as (video float32 (3, F, S, S) in [-1, 1], label, index), or None for an
     unreadable video when skip_unreadable (the path is appended to .skipped; the caller counts Nones,
     as a DataLoader worker's .skipped does not reach the main process)."""
@@ -128,13 +128,5 @@ class UCF101Folder:
 
     def __getitem__(self, index):
         path, label = self.items[index]
-        rng = np.random.default_rng((self.seed, index)) if self.clip_position == "random" else None
-        try:
-            frames = read_clip(path, self.num_frames, self.frame_stride, self.clip_position, rng, self.backend)
-        except VideoReadError as err:
-            if not self.skip_unreadable:
-                raise
-            log.warning("skipping %s", err)
-            self.skipped.append(path)
-            return None
-        return resize_center_crop(frames, self.image_size), label, index
+        video = self.read_item_clip(path, index)
+        return None if video is None else (video, label, index)

@@ -12,6 +12,7 @@
   clip at once (bilinear with antialias, as torchvision's Resize on tensors).
 """
 
+import logging
 import os
 
 import numpy as np
@@ -19,6 +20,8 @@ import torch
 import torch.nn.functional as F
 
 from ptdit.atomic import atomic_write
+
+log = logging.getLogger(__name__)
 
 BACKENDS = ("pyav", "decord")
 # The encoder each container gets by default: UCF-101 ships MPEG-4 part 2 (XviD) in .avi, MSR-VTT H.264
@@ -200,6 +203,25 @@ def resize_center_crop(frames, image_size):
     x = x[:, :, top: top + image_size, left: left + image_size]
     # ToTensor + Normalize(0.5, 0.5) as for images (DiT train.py); clamp: interpolation rounding.
     return x.div(127.5).sub(1.0).clamp(-1.0, 1.0).permute(1, 0, 2, 3).contiguous()
+
+
+class ClipFolder:
+    """What UCF101Folder and MSRVTTFolder share: reading item `index`'s clip from `path` with the
+    folder's settings (num_frames, frame_stride, clip_position, seed, image_size, backend,
+    skip_unreadable). A random clip start is drawn from (seed, index), so an item is the same every
+    time it is read; an unreadable video is re-raised, or logged, recorded in .skipped and None."""
+
+    def read_item_clip(self, path, index):
+        rng = np.random.default_rng((self.seed, index)) if self.clip_position == "random" else None
+        try:
+            frames = read_clip(path, self.num_frames, self.frame_stride, self.clip_position, rng, self.backend)
+        except VideoReadError as err:
+            if not self.skip_unreadable:
+                raise
+            log.warning("skipping %s", err)
+            self.skipped.append(path)
+            return None
+        return resize_center_crop(frames, self.image_size)
 
 
 def write_video(path, frames, fps=25, codec=None, quality=None):

@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from ptdit import distributed
 from ptdit.atomic import atomic_text, atomic_write
-from ptdit.data.latents import SD_VAE_SCALE, load_vae, shard_path
+from ptdit.data.latents import SD_VAE_SCALE, load_vae, read_meta, shard_path
 
 log = logging.getLogger(__name__)
 
@@ -311,15 +311,7 @@ def eval_index(dataset, i, captions):
 
 
 def read_video_meta(folder):
-    path = os.path.join(folder, "meta.json")
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"'{path}' not found: '{folder}' is not a finished video folder; "
-                                f"run `ptdit encode-video` first (it writes meta.json last)")
-    with open(path) as f:
-        meta = json.load(f)
-    if meta.get("format") != FORMAT:
-        raise ValueError(f"'{path}' has format {meta.get('format')!r}, expected {FORMAT!r} (`ptdit encode-video`)")
-    return meta
+    return read_meta(folder, FORMAT, "ptdit encode-video")
 
 
 # ------------------------------------------------------------------ reading
