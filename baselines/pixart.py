@@ -25,11 +25,11 @@ class PixArtBlock(nn.Module):
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
         self.scale_shift_table = nn.Parameter(torch.randn(6, dim) / dim ** 0.5)
 
-    def forward(self, x, t_mod, text):
+    def forward(self, x, t_mod, text, text_mask=None):
         chunks = (self.scale_shift_table[None] + t_mod.view(x.shape[0], 6, -1)).unbind(1)
         shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = chunks
         x = x + gate_msa.unsqueeze(1) * self.attn(modulate(self.norm1(x), shift_msa, scale_msa))
-        x = x + self.cross_attn(x, text)
+        x = x + self.cross_attn(x, text, attn_mask=text_mask)     # text_mask: T5 padding, as PixArt
         return x + gate_mlp.unsqueeze(1) * self.mlp(modulate(self.norm2(x), shift_mlp, scale_mlp))
 
 

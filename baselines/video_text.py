@@ -23,30 +23,15 @@ import torch.nn as nn
 
 from baselines.factorized_attention import SpatialAttention, TemporalAttention
 from baselines.factorized_dit import check_video
-from baselines.pixart import PixArt, PixArtBlock
+from baselines.pixart import PixArt
 from ptdit.layers import CrossAttention, Mlp, layer_norm, modulate
 from ptdit.text_backbone import TextDiffusionTransformer
-
-
-class MaskedPixArtBlock(PixArtBlock):
-    """PixArt's block, with the caption key mask passed to its cross-attention."""
-
-    def forward(self, x, t_mod, text, text_mask=None):
-        chunks = (self.scale_shift_table[None] + t_mod.view(x.shape[0], 6, -1)).unbind(1)
-        shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = chunks
-        x = x + gate_msa.unsqueeze(1) * self.attn(modulate(self.norm1(x), shift_msa, scale_msa))
-        x = x + self.cross_attn(x, text, attn_mask=text_mask)
-        return x + gate_mlp.unsqueeze(1) * self.mlp(modulate(self.norm2(x), shift_mlp, scale_mlp))
 
 
 class Full3DText(PixArt):
     def __init__(self, config):
         check_video(config, type(self).__name__)
         super().__init__(config)
-
-    def make_block(self, index):
-        cfg = self.config
-        return MaskedPixArtBlock(cfg.hidden_size, cfg.num_heads, cfg.mlp_ratio)
 
 
 class FactorizedTextBlock(nn.Module):
