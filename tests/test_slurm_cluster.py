@@ -8,6 +8,7 @@ Runs where the cluster can start (root + Debian's slurm-wlm and munge; .ci/run i
 PTDIT_REQUIRE_SLURM=1, which turns "cannot start" into a failure instead of a skip)."""
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -22,7 +23,8 @@ from tests.test_snakemake_imagenet import read_table
 CONFIGS = ("--configfile", os.path.join(ROOT, "tests", "imagenet_ci.yaml"), os.path.join(ROOT, "tests", "slurm_ci.yaml"))
 TARGET = "results/table_imagenet.csv"
 PROFILE = os.path.join(ROOT, "workflows", "profiles", "slurm")
-RUN_TIMEOUT = 600          # a hung status poll can never hang CI
+RUN_TIMEOUT = 600
+STEPS = 200                # tests/slurm_ci.yaml: cancellable between checkpoints
 
 
 def say(request, line):
@@ -86,7 +88,8 @@ def local_table(tmp_path_factory):
 @pytest.fixture(scope="module")
 def slurm_run(cluster, tmp_path_factory, request):
     """One submission of the DAG through the profile; one of its training jobs is cancelled with
-    scancel after its step-20 checkpoint, as a preemption would."""
+    scancel after a checkpoint, as a preemption would, once every other job submitted so far has
+    finished (so "finished before the cancel" is well defined)."""
     work = tmp_path_factory.mktemp("slurm_dag")
     submitted_before = len(submissions(cluster["ctld_log"]))
     start = time.time()
@@ -96,7 +99,7 @@ def slurm_run(cluster, tmp_path_factory, request):
         run_dir, job_id, seen = wait_for_checkpointed_training(work, proc)
         finished_before = finished_outputs(work)
         subprocess.run(["scancel", job_id], check=True)
-        say(request, f"scancel {job_id} (train {os.path.relpath(run_dir, work / 'results' / 'runs')}) after its step-20 checkpoint")
+        say(request, f"scancel {job_id} (train {os.path.relpath(run_dir, work / 'results' / 'runs')}) after a checkpoint")
         seen |= watch_jobs(proc)
         out, _ = proc.communicate(timeout=RUN_TIMEOUT)
     finally:
@@ -118,7 +121,7 @@ def test_dag_ran_through_sbatch_and_gives_the_local_table(slurm_run, local_table
 
 
 def test_training_ran_two_processes_inside_its_allocation(slurm_run, request):
-    logs = [p for p in (slurm_run["work"] / "logs" / "standin" / "train").glob("*_s60.log")]
+    logs = [p for p in (slurm_run["work"] / "logs" / "standin" / "train").glob(f"*_s{STEPS}.log")]
     assert len(logs) == 2
     for log in logs:
         assert "2 process(es)" in log.read_text(), log.read_text()[-2000:]
@@ -131,14 +134,16 @@ def test_cancelled_training_was_resubmitted_and_resumed(slurm_run, request):
     attempts = sorted((j for j, c in seen.items() if c == comment), key=int)
     assert len(attempts) >= 2, (slurm_run["cancelled"], seen)          # resubmitted by Snakemake's retries
     log = open(work / train_log(run_dir, work)).read()
-    assert "resuming" in log and "from step 20" in log, log[-2000:]
+    resumed = re.search(r"resuming \S+ from step (\d+)", log)
+    assert resumed and 20 <= int(resumed.group(1)) < STEPS, log[-2000:]
     with open(os.path.join(run_dir, "log.csv")) as f:
-        assert f.read().count("\n20,") == 1                            # no step logged twice
+        steps = [line.split(",")[0] for line in f.read().splitlines()[1:]]
+    assert len(steps) == len(set(steps)) and steps[-1] == str(STEPS)   # no step logged twice
     after = finished_outputs(work)
     before = slurm_run["finished_before"]
     assert len(before) >= 4                                            # data, extractor, reference at least
     assert {p: after[p] for p in before} == before                     # nothing finished was recomputed
-    say(request, f"SLURM jobs {' -> '.join(attempts)} for the cancelled training: resumed from step 20, "
+    say(request, f"SLURM jobs {' -> '.join(attempts)} for the cancelled training: resumed from step {resumed.group(1)}, "
                  f"{len(before)} finished outputs untouched")
 
 
@@ -174,16 +179,31 @@ def watch_jobs(proc):
     return seen
 
 
+def others_finished(work):
+    """Every job Snakemake has submitted, other than trainings, is reported finished in its log."""
+    logs = sorted((work / ".snakemake" / "log").glob("*.snakemake.log"))
+    if not logs:
+        return False
+    text = logs[-1].read_text()
+    submitted = set(re.findall(r"Job (\d+) has been submitted with SLURM jobid \d+ \(log: \S*/rule_(?!train/)", text))
+    finished = set(re.findall(r"Finished jobid: (\d+) ", text))
+    return submitted <= finished
+
+
 def wait_for_checkpointed_training(work, proc, timeout=RUN_TIMEOUT):
-    """A training run that has written its step-20 checkpoint and not finished, and its SLURM job id."""
+    """A training run that has written a checkpoint and not finished, its SLURM job id, and the jobs
+    seen so far; only once every other job submitted so far has finished."""
     deadline = time.time() + timeout
     seen = {}
     while time.time() < deadline and proc.poll() is None:
         jobs = squeue_jobs()
         seen |= jobs
+        if not others_finished(work):
+            time.sleep(0.05)
+            continue
         for dirpath, _, files in os.walk(work / "results" / "runs"):
             run = os.path.dirname(dirpath)
-            if os.path.basename(dirpath) == "checkpoints" and "0000020.pt" in files \
+            if os.path.basename(dirpath) == "checkpoints" and any(f.endswith(".pt") for f in files) \
                     and not os.path.exists(os.path.join(run, "final.pt")):
                 model, objective = run.split(os.sep)[-4:-2]
                 running = [j for j, c in jobs.items() if c.startswith("rule_train") and model in c and objective in c]
