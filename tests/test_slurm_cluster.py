@@ -23,7 +23,7 @@ from tests.test_snakemake_imagenet import read_table
 CONFIGS = ("--configfile", os.path.join(ROOT, "tests", "imagenet_ci.yaml"), os.path.join(ROOT, "tests", "slurm_ci.yaml"))
 TARGET = "results/table_imagenet.csv"
 PROFILE = os.path.join(ROOT, "workflows", "profiles", "slurm")
-RUN_TIMEOUT = 600
+RUN_TIMEOUT = 600          # a hung status poll can never hang CI
 STEPS = 200                # tests/slurm_ci.yaml: cancellable between checkpoints
 
 
