@@ -24,10 +24,12 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cpu_ratio import alternate  # noqa: E402
 
 MODELS = ("DiT-B/2", "PT-DiT/B-Class", "PT-DiT/B-Class-released")
 SMALL = dict(hidden_size=64, num_heads=2, depth=12, input_size=64)    # 512 px latents
@@ -120,16 +122,9 @@ def step_times(models, repeats, bf16=False):
             opt.step()
             opt.zero_grad(set_to_none=True)
         steps.append(step)
-    for step in steps:
+    for step in steps:          # a second warm-up call (alternate makes one): AdamW's state
         step()
-        step()
-    times = [[] for _ in steps]
-    for _ in range(repeats):
-        for step, out in zip(steps, times):
-            begin = time.perf_counter()
-            step()
-            out.append(time.perf_counter() - begin)
-    return times
+    return alternate(steps, repeats)
 
 
 def measure(repeats, bf16):

@@ -53,6 +53,12 @@ class SmallClassifier(FeatureExtractor):
         return Features(pool=pool, logits=self.head(pool), spatial=spatial)
 
 
+def check_labels(labels, count, num_classes):
+    if len(labels) != count or labels.min() < 0 or labels.max() >= num_classes:
+        raise ValueError(f"expected {count} labels in [0, {num_classes}), got {len(labels)} in "
+                         f"[{labels.min()}, {labels.max()}]")
+
+
 def train_small_classifier(images, labels, num_classes, epochs=5, batch_size=128, lr=2e-3, width=32, seed=0,
                            device="cpu"):
     """Train on uint8 NHWC images [N, 32, 32, 3] with integer labels; returns the model in eval mode."""
@@ -60,9 +66,7 @@ def train_small_classifier(images, labels, num_classes, epochs=5, batch_size=128
     labels = np.asarray(labels)
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (32, 32, 3):
         raise ValueError(f"expected uint8 images [N, 32, 32, 3], got {images.dtype} {images.shape}")
-    if len(labels) != len(images) or labels.min() < 0 or labels.max() >= num_classes:
-        raise ValueError(f"expected {len(images)} labels in [0, {num_classes}), got {len(labels)} in "
-                         f"[{labels.min()}, {labels.max()}]")
+    check_labels(labels, len(images), num_classes)
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     model = SmallClassifier(num_classes, width).to(device)

@@ -17,6 +17,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from evaluation.feature_extractor import file_sha256
+from evaluation.small_classifier import check_labels
 from ptdit.atomic import atomic_torch_save
 
 FORMAT = "ptdit-video-classifier-v1"
@@ -86,9 +87,7 @@ def train_video_classifier(videos, labels, num_classes, steps=120, batch_size=16
     videos, labels = np.asarray(videos), np.asarray(labels).astype(np.int64)
     if videos.dtype != np.uint8 or videos.ndim != 5 or videos.shape[-1] != 3 or videos.shape[2] != videos.shape[3]:
         raise ValueError(f"expected uint8 square clips [N, T, S, S, 3], got {videos.dtype} {videos.shape}")
-    if len(labels) != len(videos) or labels.min() < 0 or labels.max() >= num_classes:
-        raise ValueError(f"expected {len(videos)} labels in [0, {num_classes}), got {len(labels)} in "
-                         f"[{labels.min()}, {labels.max()}]")
+    check_labels(labels, len(videos), num_classes)
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     model = VideoClassifier(num_classes, width, videos.shape[1], videos.shape[2])

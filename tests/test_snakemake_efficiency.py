@@ -26,13 +26,18 @@ EFFICIENCY_PARTS = ("Snakefile:", "common.smk", "efficiency.smk", "rule profile_
 def test_lint_is_clean_for_the_efficiency_rules():
     # Other stages' .smk files are linted by their own tests; this one owns the Snakefile, common.smk
     # and efficiency.smk.
+    assert not lints_about(EFFICIENCY_PARTS)
+
+
+def lints_about(parts):
+    """The `snakemake --lint` headers that name one of `parts` (each stage's test checks its own)."""
     done = snakemake("--lint")
     text = done.stdout + done.stderr
     if "Congratulations" in text:
-        return
+        return []
     headers = [line for line in text.splitlines() if line.startswith("Lints for")]
     assert headers, text[-3000:]
-    assert not [h for h in headers if any(part in h for part in EFFICIENCY_PARTS)], text[-3000:]
+    return [h for h in headers if any(part in h for part in parts)]
 
 
 def test_bad_config_fails_at_start_up(tmp_path):
