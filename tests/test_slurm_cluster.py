@@ -26,6 +26,7 @@ TARGET = "results/table_imagenet.csv"
 PROFILE = os.path.join(ROOT, "workflows", "profiles", "slurm")
 RUN_TIMEOUT = 600          # a hung status poll can never hang CI
 STEPS = 200                # tests/slurm_ci.yaml: cancellable between checkpoints
+CKPT_EVERY = 20
 
 
 def say(request, line):
@@ -151,7 +152,7 @@ def test_cancelled_training_was_resubmitted_and_resumed(slurm_run, request):
     after = mtimes(before)
     assert len(before) >= 4                                            # data, extractor, reference at least
     changed = {p: (before[p], after[p]) for p in before if after[p] != before[p]}
-    assert not changed, f"nothing finished was recomputed: mtimes (ns) before/after {changed}; see {work / JOB_LOG}"
+    assert not changed, f"nothing finished was recomputed: (mtime ns, inode) before/after {changed}; see {work / JOB_LOG}"
     say(request, f"SLURM jobs {' -> '.join(attempts)} for the cancelled training: resumed from step {resumed.group(1)}, "
                  f"{len(before)} finished outputs untouched")
 
@@ -173,7 +174,8 @@ def job_outputs(text):
 
 
 def mtimes(paths):
-    return {p: os.stat(p).st_mtime_ns if os.path.exists(p) else None for p in paths}
+    """(mtime ns, inode): a touched file keeps its inode, a rewritten one (atomic rename) gets a new one."""
+    return {p: (os.stat(p).st_mtime_ns, os.stat(p).st_ino) if os.path.exists(p) else None for p in paths}
 
 
 def finished_outputs(work):
@@ -275,7 +277,10 @@ def wait_for_checkpointed_training(work, proc, timeout=RUN_TIMEOUT):
             continue
         for dirpath, _, files in os.walk(work / "results" / "runs"):
             run = os.path.dirname(dirpath)
-            if os.path.basename(dirpath) == "checkpoints" and any(f.endswith(".pt") for f in files) \
+            steps = [int(f[:7]) for f in files if re.fullmatch(r"\d{7}\.pt", f)]
+            # At least two checkpoints from the end: a job cancelled while it writes final.pt would
+            # fail, lose final.pt (Snakemake deletes a failed job's outputs) and resume at STEPS.
+            if os.path.basename(dirpath) == "checkpoints" and steps and max(steps) < STEPS - CKPT_EVERY \
                     and not os.path.exists(os.path.join(run, "final.pt")):
                 model, objective = run.split(os.sep)[-4:-2]
                 running = [j for j, c in jobs.items() if c.startswith("rule_train") and model in c and objective in c]
