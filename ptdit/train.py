@@ -8,7 +8,8 @@ it, so a workflow that deletes an incomplete final.pt leaves the checkpoints to 
     run_dir/log.csv                   step, loss, grad_norm, lr, steps_per_s, images_per_s, data_share
     run_dir/final.pt                  model + ema + config, written when the last step is done
 
-Running train on a folder that has checkpoints resumes from the last one. A run killed at any point
+Running train on a folder that has checkpoints resumes from the last one; on a finished run (final.pt
+of this config at >= steps) it does nothing and says so. A run killed at any point
 and resumed ends with the same weights as an uninterrupted one (bit-exact on CPU): the data order and
 every random draw are functions of (seed, step, sample position) (ptdit/data/order.py), and the
 optimizer, EMA and RNG states come back from the checkpoint.
@@ -195,19 +196,41 @@ def latest_checkpoint(run_dir):
     return max(paths, key=lambda p: int(os.path.basename(p)[:7])) if paths else None
 
 
+def config_changes(old, config):
+    """'key: old -> new' for every field (beyond RESUMABLE_CHANGES) in which `config` differs from `old`."""
+    old, new = TrainConfig.from_dict(old).to_dict(), config.to_dict()
+    return [f"{k}: {old.get(k)!r} -> {new[k]!r}" for k in sorted(new) if k not in RESUMABLE_CHANGES and old.get(k) != new[k]]
+
+
 def check_same_run(config):
     """A run folder holds one run: a config that differs (beyond RESUMABLE_CHANGES) is an error."""
     path = os.path.join(config.run_dir, "config.yaml")
     if not os.path.exists(path):
         return
     with open(path) as f:
-        old = TrainConfig.from_dict(yaml.safe_load(f)).to_dict()
-    new = config.to_dict()
-    changed = sorted(k for k in new if k not in RESUMABLE_CHANGES and old.get(k) != new[k])
+        changed = config_changes(yaml.safe_load(f), config)
     if changed:
         raise ValueError(f"run folder '{config.run_dir}' holds a run with another config (differs in "
-                         f"{', '.join(f'{k}: {old.get(k)!r} -> {new[k]!r}' for k in changed)}); "
+                         f"{', '.join(changed)}); use a new run_dir or the same settings")
+
+
+def finished_step(config):
+    """The step of the run's final.pt, or None without one; a final.pt trained with another config is
+    an error. mmap: only the config and step are read, not the weights."""
+    path = os.path.join(config.run_dir, "final.pt")
+    if not os.path.exists(path):
+        return None
+    try:
+        final = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        old, step = final["config"], int(final["step"])
+    except Exception as err:
+        raise ValueError(f"'{path}' is not a readable `ptdit train` final.pt ({type(err).__name__}: {err}); "
+                         f"delete it to finish the run again from its last checkpoint") from err
+    changed = config_changes(old, config)
+    if changed:
+        raise ValueError(f"'{path}' was trained with another config (differs in {', '.join(changed)}); "
                          f"use a new run_dir or the same settings")
+    return step
 
 
 def read_log(path, up_to_step):
@@ -272,6 +295,14 @@ def _train(config, ctx, on_step):
         torch.backends.cudnn.allow_tf32 = True
     run_dir = config.run_dir
     check_same_run(config)
+    done = finished_step(config)
+    if done is not None and done >= config.steps:
+        # A finished run (e.g. a finished SLURM job resubmitted by Snakemake's retries) costs
+        # seconds and writes nothing: final.pt, config.yaml and the checkpoints keep their mtimes.
+        if ctx.is_main:
+            log.info("already finished: %s holds step %d (of %d); nothing to do", os.path.join(run_dir, "final.pt"),
+                     done, config.steps)
+        return os.path.join(run_dir, "final.pt")
     distributed.barrier(ctx)  # every process checked the old config before rank 0 rewrites it
     if ctx.is_main:
         os.makedirs(checkpoint_dir(run_dir), exist_ok=True)

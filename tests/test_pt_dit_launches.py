@@ -12,6 +12,7 @@ import ptdit
 from bench.pt_dit_launches import OpCounter
 from ptdit.window_attention import partition, roll_grid, shifted_window_mask, unpartition
 from tests.conftest import randomize
+from tests.tolerance import assert_close_scaled
 
 GRID, WINDOW = (1, 8, 8), (1, 2, 2)
 
@@ -81,15 +82,21 @@ def test_block_equals_plain_formulation_in_values_and_gradients(layout):
     block, x, c = block_and_inputs(layout)
     out = block(x, c)
     ref = reference_block(block, x, c)
-    torch.testing.assert_close(out, ref)
+    # Not bit-identical, and not meant to be: SDPA's fused kernel (blocked online softmax) against
+    # softmax(q k^T) v, extract_proxies' mean against partition().mean(1), and weight gradients
+    # summed over tokens in window order against raster order round differently (1-3 eps * max).
+    assert_close_scaled(out, ref, what="block output")
     assert (out - x).abs().amax() > 1e-2              # the sub-layers really contribute
     g = torch.randn_like(out)
+    names = ["x", "c"] + [name for name, _ in block.named_parameters()]
     inputs = [x, c] + list(block.parameters())
     grads = torch.autograd.grad(out, inputs, g)
     ref_grads = torch.autograd.grad(ref, inputs, g)
-    for grad, ref_grad in zip(grads, ref_grads):
-        torch.testing.assert_close(grad, ref_grad, rtol=1e-4, atol=1e-6)
-    # twice: the second call runs on the cached attention bias of the shifted windows
+    for name, grad, ref_grad in zip(names, grads, ref_grads):
+        assert_close_scaled(grad, ref_grad, what=f"gradient of {name}")
+    # Twice: the second call runs on the cached attention bias of the shifted windows. Exact: the
+    # same kernels on the same inputs in the same order (one process, fixed thread count), and the
+    # cached bias holds the very values the first call built (0 / -inf, nothing rounded).
     torch.testing.assert_close(block(x, c), out, rtol=0, atol=0)
 
 
