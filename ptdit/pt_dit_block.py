@@ -24,7 +24,7 @@ window and no shifted-window attention).
 import torch
 import torch.nn as nn
 
-from ptdit.layers import Mlp, adaln_modulation, layer_norm, modulate_by
+from ptdit.layers import Mlp, adaln_modulation, gated_residual, layer_norm, modulate_by
 from ptdit.proxy_tokens import GlobalInformationInteraction
 from ptdit.window_attention import ShiftedWindowAttention, WindowAttention
 
@@ -76,8 +76,11 @@ class PTDiTBlock(nn.Module):
         if self.giim is not None:
             x = self.giim(x, chunks[9:] if self.compact else None)
         if self.use_wa:
-            x = x + gate_msa.unsqueeze(1) * self.attn(modulate_by(self.norm1(x), shift_msa, factor_msa))
+            x = gated_residual(x, gate_msa, self.attn(modulate_by(self.norm1(x), shift_msa, factor_msa)))
         if self.use_sw:
-            out = gate_sw.unsqueeze(1) * self.sw_attn(modulate_by(self.norm_sw(x), shift_sw, factor_sw))
-            x = x + (self.sw_out(out) if self.sw_out is not None else out)
-        return x + gate_mlp.unsqueeze(1) * self.mlp(modulate_by(self.norm2(x), shift_mlp, factor_mlp))
+            out = self.sw_attn(modulate_by(self.norm_sw(x), shift_sw, factor_sw))
+            if self.sw_out is None:
+                x = gated_residual(x, gate_sw, out)
+            else:
+                x = x + self.sw_out(gate_sw.unsqueeze(1) * out)
+        return gated_residual(x, gate_mlp, self.mlp(modulate_by(self.norm2(x), shift_mlp, factor_mlp)))

@@ -127,7 +127,7 @@ class TextDiffusionTransformer(DiffusionTransformer):
         (N, tokens, caption_channels) text-encoder features or None (the learned null caption);
         mask: optional (N, tokens) bool, True for real caption tokens (padding is not attended)."""
         self.check_input(x)
-        x = self.x_embedder(x) + self.pos_embed
+        x = self.embed_tokens(x)
         t = self.t_embedder(t)
         t_mod = self.t_block(t)
         key_mask = caption_key_mask(mask, text, x.shape[0])

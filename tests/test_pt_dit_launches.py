@@ -10,8 +10,9 @@ import torch.nn.functional as F
 
 import ptdit
 from bench.pt_dit_launches import OpCounter
-from ptdit.window_attention import partition, roll_grid, shifted_window_mask, unpartition
+from ptdit.window_attention import partition, to_window_major, unpartition
 from tests.conftest import randomize
+from tests.grid_order_pt_dit import roll_grid, shifted_window_mask
 
 GRID, WINDOW = (1, 8, 8), (1, 2, 2)
 
@@ -49,7 +50,8 @@ def attention(attn, x, context=None, mask=None):
 
 
 def reference_block(block, x, c):
-    """The block of ptdit/pt_dit_block.py, recomputed the plain way from its parameters."""
+    """The block of ptdit/pt_dit_block.py, recomputed the plain way from its parameters, on
+    grid-order tokens (roll, partition, mask; the roll and mask of the grid-order code)."""
     chunks = block.adaLN_modulation(c).chunk(block.num_chunks, dim=1)
     norm = lambda t: F.layer_norm(t, t.shape[-1:], eps=1e-6)                         # noqa: E731
     mod = lambda t, shift, scale: t * (1 + scale[:, None]) + shift[:, None]          # noqa: E731
@@ -79,18 +81,18 @@ def reference_block(block, x, c):
 @pytest.mark.parametrize("layout", ["compact", "released"])
 def test_block_equals_plain_formulation_in_values_and_gradients(layout):
     block, x, c = block_and_inputs(layout)
-    out = block(x, c)
-    ref = reference_block(block, x, c)
+    out = block(to_window_major(x, GRID, WINDOW), c)
+    ref = to_window_major(reference_block(block, x, c), GRID, WINDOW)
     torch.testing.assert_close(out, ref)
-    assert (out - x).abs().amax() > 1e-2              # the sub-layers really contribute
+    assert (out - to_window_major(x, GRID, WINDOW)).abs().amax() > 1e-2     # the sub-layers really contribute
     g = torch.randn_like(out)
     inputs = [x, c] + list(block.parameters())
     grads = torch.autograd.grad(out, inputs, g)
     ref_grads = torch.autograd.grad(ref, inputs, g)
     for grad, ref_grad in zip(grads, ref_grads):
         torch.testing.assert_close(grad, ref_grad, rtol=1e-4, atol=1e-6)
-    # twice: the second call runs on the cached attention bias of the shifted windows
-    torch.testing.assert_close(block(x, c), out, rtol=0, atol=0)
+    # twice: the second call runs on the cached row order of the shifted windows
+    torch.testing.assert_close(block(to_window_major(x, GRID, WINDOW), c), out, rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("layout", ["compact", "released"])
@@ -106,7 +108,7 @@ def test_block_forward_backward_launch_count_is_bounded(layout):
     assert launches <= MAX_LAUNCHES[layout], (
         f"one PT-DiT {layout} block forward + backward issues {launches} aten ops (bound "
         f"{MAX_LAUNCHES[layout]}): top ops {counter.ops.most_common(8)}")
-    assert counter.ops["where"] == 0 and counter.ops["repeat"] == 0     # the shifted-window bias is cached
+    assert counter.ops["where"] == 0 and counter.ops["repeat"] == 0     # no mask is built or converted
 
 
 def test_state_dict_holds_only_parameters():
