@@ -129,3 +129,16 @@ def test_window_attention_is_a_view():
     with OpCounter() as counter:
         module(x)
     assert counter.summary()["copies"] <= 1, counter.ops
+
+
+@pytest.mark.parametrize("grid,window", [((1, 8, 8), (1, 2, 2)), ((1, 8, 8), (1, 4, 4)), ((8, 4, 4), (4, 2, 2))])
+def test_region_groups_equal_the_released_shift_mask(grid, window):
+    """Two independent constructions agree: the released get_shift_window_attention_mask (slices,
+    re-implemented in bench/released_block.py) allows exactly the pairs our region groups hold."""
+    from bench.released_block import ReleasedBlock
+    from bench.shifted_windows import rolled_windows
+    released = ReleasedBlock(16, 2, grid, window).sw_mask == 0                 # (windows, T, T), rolled windows
+    _, group = rolled_windows(grid, window)
+    group = group.view(released.shape[0], -1)
+    assert torch.equal(released, group[:, :, None] == group[:, None, :])
+    assert not released.all()                                                 # some pairs are masked
