@@ -12,7 +12,7 @@ attention on window-major tokens, three ways, alternated pairs on the CPU:
 Window = grid / 8 per side (64 windows, pt-dit.md), batch 2, fp32; time per call relative to regions,
 forward + backward and forward only.
 
-    PYTHONPATH=. python bench/shifted_windows.py [--width 64 --heads 2] [--sizes 32 64] [--threads 1]
+    PYTHONPATH=. python bench/shifted_windows.py [--width 64 --heads 2] [--sizes 32 64] [--threads 1] [--device cuda]
 """
 
 import argparse
@@ -48,22 +48,22 @@ def rolled_windows(grid, window):
 
 
 class Formulations:
-    def __init__(self, module, batch):
+    def __init__(self, module, batch, device):
         self.m, self.b = module, batch
         grid, window = module.grid, module.window
         self.t = window[0] * window[1] * window[2]
         order, group = rolled_windows(grid, window)
         n = order.numel()
         flat = (torch.arange(batch).view(-1, 1) * n + order).flatten()
-        self.order, self.inverse = flat, torch.argsort(flat)
+        self.order, self.inverse = flat.to(device), torch.argsort(flat).to(device)
         g = group.view(-1, self.t)
         mask = (g[:, :, None] == g[:, None, :]).unsqueeze(1).repeat(batch, 1, 1, 1)
-        self.bias = torch.zeros(mask.shape).masked_fill_(~mask, float("-inf"))
-        same = (torch.arange(n) // self.t, group)
+        self.bias = torch.zeros(mask.shape).masked_fill_(~mask, float("-inf")).to(device)
+        same = ((torch.arange(n) // self.t).to(device), group.to(device))
 
         def mask_mod(b, h, q, kv):
             return (same[0][q] == same[0][kv]) & (same[1][q] == same[1][kv])
-        self.block_mask = create_block_mask(mask_mod, None, None, n, n, device="cpu")
+        self.block_mask = create_block_mask(mask_mod, None, None, n, n, device=device)
 
     def qkv(self, x):
         b, n, c = x.shape
@@ -93,25 +93,31 @@ def main():
     parser.add_argument("--sizes", type=int, nargs="+", default=[32, 64], help="latent sizes (32 = 256 px)")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    sync = torch.cuda.synchronize if args.device == "cuda" else (lambda: None)
     torch.manual_seed(0)
     print(f"width {args.width}, {args.heads} heads, batch {args.batch}, {args.threads} thread(s), fp32, fwd+bwd")
     print(f"{'px':>5s} {'grid':>10s} {'T':>4s} {'fwd+bwd regions s':>18s} {'bias/regions':>13s} "
           f"{'fwd regions s':>14s} {'bias/regions':>13s} {'flex/regions':>13s} {'max |diff|':>11s}")
     for size in args.sizes:
         grid, window = (1, size // 2, size // 2), (1, size // 16, size // 16)
-        module = ShiftedWindowAttention(args.width, args.heads, grid, window)
-        ways = Formulations(module, args.batch)
-        x = torch.randn(args.batch, grid[1] * grid[2], args.width, requires_grad=True)
+        module = ShiftedWindowAttention(args.width, args.heads, grid, window).to(args.device)
+        ways = Formulations(module, args.batch, args.device)
+        x = torch.randn(args.batch, grid[1] * grid[2], args.width, device=args.device, requires_grad=True)
         fns = [module, ways.bias_attention, ways.flex_attention]
         with torch.no_grad():
             diff = max((fn(x) - module(x)).abs().max().item() for fn in fns[1:])
-        train = alternate([lambda fn=fn: fn(x).sum().backward() for fn in fns[:2]], args.repeats)
+        def train_step(fn):
+            fn(x).sum().backward()
+            sync()
+        train = alternate([lambda fn=fn: train_step(fn) for fn in fns[:2]], args.repeats)
 
         def forward(fn):
             with torch.no_grad():
                 fn(x)
+            sync()
         infer = alternate([lambda fn=fn: forward(fn) for fn in fns], args.repeats)
         ratio = lambda times, i: statistics.median(t / r for r, t in zip(times[0], times[i]))   # noqa: E731
         print(f"{size * 8:5d} {str(grid[1:]):>10s} {ways.t:4d} {statistics.median(train[0]):18.4f} {ratio(train, 1):13.2f} "
