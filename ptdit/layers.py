@@ -15,14 +15,8 @@ def modulate(x, shift, scale):
 
 def modulate_by(x, shift, factor):
     """modulate() with factor = 1 + scale already formed, so a block adds the 1 to all its scales in
-    one kernel (ptdit/pt_dit_block.py); the same two kernels per call, the same values. (addcmul
-    would be one kernel forward but its backward multiplies by `value` once more: more launches.)"""
+    one kernel (ptdit/pt_dit_block.py); the same two kernels per call, the same values."""
     return x * factor.unsqueeze(1) + shift.unsqueeze(1)
-
-
-def gated_residual(x, gate, y):
-    """x + gate * y with a per-sample (N, D) gate broadcast over tokens."""
-    return x + gate.unsqueeze(1) * y
 
 
 def layer_norm(hidden_size):

@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ptdit.layers import Attention, CrossAttention, gated_residual, layer_norm, modulate_by
+from ptdit.layers import Attention, CrossAttention, layer_norm, modulate_by
 from ptdit.window_attention import check_windows, partition, to_window_major, window_order
 
 PROXY_MODES = ("mean", "top_left", "random", "similarity")
@@ -131,5 +131,5 @@ class GlobalInformationInteraction(nn.Module):
             proxies = proxies + self.proxy_attn(self.norm_proxy(proxies))
             return x + self.inject(self.norm_x(x), proxies)
         shift_p, factor_p, gate_p, shift_x, factor_x, gate_x = modulation
-        proxies = gated_residual(proxies, gate_p, self.proxy_attn(modulate_by(self.norm_proxy(proxies), shift_p, factor_p)))
-        return gated_residual(x, gate_x, self.inject(modulate_by(self.norm_x(x), shift_x, factor_x), proxies))
+        proxies = proxies + gate_p.unsqueeze(1) * self.proxy_attn(modulate_by(self.norm_proxy(proxies), shift_p, factor_p))
+        return x + gate_x.unsqueeze(1) * self.inject(modulate_by(self.norm_x(x), shift_x, factor_x), proxies)

@@ -15,8 +15,9 @@ cross-attention projects only the proxies (keys/values), and the shifted windows
 output Linear. It drops the released block's four per-token Linears (cross-attention q and proj,
 and the two zero-initialised Linears), the difference pt-dit.md infers from the published numbers.
 
-Modulation is computed per sample on the (B, N, C) sequence before any windowing, so samples with
-different timesteps in one batch never share modulation (the released code's `.repeat` defect).
+Modulation is computed per sample and broadcast over the sample's (window-major, see
+ptdit/window_attention.py) tokens, so samples with different timesteps in one batch never share
+modulation (the released code's `.repeat` defect).
 `modules` drops parts for the paper's Table 2a: no_giim, no_swa (no shifted windows), no_tcm (no
 window and no shifted-window attention).
 """
@@ -24,7 +25,7 @@ window and no shifted-window attention).
 import torch
 import torch.nn as nn
 
-from ptdit.layers import Mlp, adaln_modulation, gated_residual, layer_norm, modulate_by
+from ptdit.layers import Mlp, adaln_modulation, layer_norm, modulate_by
 from ptdit.proxy_tokens import GlobalInformationInteraction
 from ptdit.window_attention import ShiftedWindowAttention, WindowAttention
 
@@ -76,11 +77,8 @@ class PTDiTBlock(nn.Module):
         if self.giim is not None:
             x = self.giim(x, chunks[9:] if self.compact else None)
         if self.use_wa:
-            x = gated_residual(x, gate_msa, self.attn(modulate_by(self.norm1(x), shift_msa, factor_msa)))
+            x = x + gate_msa.unsqueeze(1) * self.attn(modulate_by(self.norm1(x), shift_msa, factor_msa))
         if self.use_sw:
-            out = self.sw_attn(modulate_by(self.norm_sw(x), shift_sw, factor_sw))
-            if self.sw_out is None:
-                x = gated_residual(x, gate_sw, out)
-            else:
-                x = x + self.sw_out(gate_sw.unsqueeze(1) * out)
-        return gated_residual(x, gate_mlp, self.mlp(modulate_by(self.norm2(x), shift_mlp, factor_mlp)))
+            out = gate_sw.unsqueeze(1) * self.sw_attn(modulate_by(self.norm_sw(x), shift_sw, factor_sw))
+            x = x + (self.sw_out(out) if self.sw_out is not None else out)
+        return x + gate_mlp.unsqueeze(1) * self.mlp(modulate_by(self.norm2(x), shift_mlp, factor_mlp))
