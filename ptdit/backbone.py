@@ -79,6 +79,10 @@ class DiffusionTransformer(nn.Module):
             raise ValueError(f"{type(self).__name__} was built for inputs of shape (N, {', '.join(map(str, expected))}), "
                              f"got {tuple(x.shape)}; rebuild it with input_size/num_frames/in_channels to match")
 
+    def embed_tokens(self, x):
+        """(N, C, H, W) latents -> (N, T, D) tokens with positions, in the order the blocks use."""
+        return self.x_embedder(x) + self.pos_embed
+
     def unpatchify(self, x):
         """(N, T, pt*p*p*C) -> (N, C, H, W), or (N, C, F, H, W) for video. Same element order as DiT's
         einsum 'nhwpqc->nchpwq'."""
@@ -92,7 +96,7 @@ class DiffusionTransformer(nn.Module):
     def forward(self, x, t, y):
         """x: (N, C, H, W) latents, t: (N,) timesteps, y: (N,) class labels (num_classes = null)."""
         self.check_input(x)
-        x = self.x_embedder(x) + self.pos_embed
+        x = self.embed_tokens(x)
         c = self.t_embedder(t) + self.y_embedder(y, self.training)
         for block in self.blocks:
             x = block(x, c)

@@ -18,21 +18,19 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ptdit.layers import Attention, CrossAttention, layer_norm, modulate_by
-from ptdit.window_attention import check_windows, partition
+from ptdit.window_attention import check_windows, partition, to_window_major, window_order
 
 PROXY_MODES = ("mean", "top_left", "random", "similarity")
 INJECTION_MODES = ("cross_attention", "interpolation", "linear")
 
 
-def extract_proxies(x, grid, window, mode="mean"):
-    """(B, N, C) tokens -> (B, num_windows, C) proxies, windows in grid order."""
-    b, _, c = x.shape
+def extract_proxies(x, tokens_per_window, mode="mean"):
+    """Window-major (B, N, C) tokens -> (B, num_windows, C) proxies, windows in grid order."""
+    b, n, c = x.shape
+    windows = x.view(b * n // tokens_per_window, tokens_per_window, c)      # a view: tokens are window-major
     if mode == "mean":
-        # Reduce over the window axes of a strided view: no copy of the tokens.
-        (f, h, w), (pf, ph, pw) = grid, window
-        return x.reshape(b, f // pf, pf, h // ph, ph, w // pw, pw, c).mean(dim=(2, 4, 6)).reshape(b, -1, c)
-    windows = partition(x, grid, window)                       # (B*W, T, C)
-    if mode == "top_left":
+        proxies = windows.mean(dim=1)
+    elif mode == "top_left":
         proxies = windows[:, 0]
     elif mode == "random":
         # A fresh token per window at every call, as v1 of the paper describes.
@@ -68,6 +66,7 @@ class GlobalInformationInteraction(nn.Module):
         self.grid, self.window = tuple(grid), tuple(window)
         self.proxy_grid = tuple(g // w for g, w in zip(grid, window))
         self.proxy_mode, self.injection, self.layout = proxy_mode, injection, layout
+        self.tokens_per_window = self.window[0] * self.window[1] * self.window[2]
         compact = layout == "compact"
         num_proxies = self.proxy_grid[0] * self.proxy_grid[1] * self.proxy_grid[2]
         num_tokens = grid[0] * grid[1] * grid[2]
@@ -81,7 +80,10 @@ class GlobalInformationInteraction(nn.Module):
         elif injection == "linear":
             # Our choice for "linear": a learned token-mixing map from the proxies to every token
             # (MLP-Mixer style), initialised to copy each window's proxy to its tokens.
+            # Its rows stay in grid order (the checkpoint's layout); they are read in window order.
             self.token_mixer = nn.Linear(num_proxies, num_tokens)
+            order = window_order(self.grid, self.window).to(self.token_mixer.weight.device)
+            self.register_buffer("token_order", order, persistent=False)
         # Released code: a zero-initialised Linear after the injection, so GIIM starts as identity.
         # The compact cross-attention has none (its adaLN gate starts at zero instead); the other
         # injections have no projection of their own and keep it in both layouts.
@@ -107,7 +109,7 @@ class GlobalInformationInteraction(nn.Module):
         return member
 
     def inject(self, queries, proxies):
-        """Global information for every token, (B, N, C), from the (B, W, C) proxies."""
+        """Global information for every window-major token, (B, N, C), from the (B, W, C) proxies."""
         context = self.norm_context(proxies)
         if self.injection == "cross_attention":
             return self.out(self.cross_attn(queries, context))
@@ -116,13 +118,15 @@ class GlobalInformationInteraction(nn.Module):
             b, _, c = context.shape
             volume = context.transpose(1, 2).reshape(b, c, *self.proxy_grid)
             up = F.interpolate(volume, size=self.grid, mode="trilinear", align_corners=False)
-            return self.out(up.flatten(2).transpose(1, 2))
-        return self.out(self.token_mixer(context.transpose(1, 2)).transpose(1, 2))
+            return self.out(to_window_major(up.flatten(2).transpose(1, 2), self.grid, self.window))
+        mixer = self.token_mixer
+        mixed = F.linear(context.transpose(1, 2), mixer.weight[self.token_order], mixer.bias[self.token_order])
+        return self.out(mixed.transpose(1, 2))
 
     def forward(self, x, modulation=None):
         """modulation: None (released) or (shift_p, factor_p, gate_p, shift_x, factor_x, gate_x), each
         factor = 1 + scale (the block forms them in one add)."""
-        proxies = extract_proxies(x, self.grid, self.window, self.proxy_mode)
+        proxies = extract_proxies(x, self.tokens_per_window, self.proxy_mode)
         if modulation is None:
             proxies = proxies + self.proxy_attn(self.norm_proxy(proxies))
             return x + self.inject(self.norm_x(x), proxies)

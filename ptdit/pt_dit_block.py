@@ -15,8 +15,9 @@ cross-attention projects only the proxies (keys/values), and the shifted windows
 output Linear. It drops the released block's four per-token Linears (cross-attention q and proj,
 and the two zero-initialised Linears), the difference pt-dit.md infers from the published numbers.
 
-Modulation is computed per sample on the (B, N, C) sequence before any windowing, so samples with
-different timesteps in one batch never share modulation (the released code's `.repeat` defect).
+Modulation is computed per sample and broadcast over the sample's (window-major, see
+ptdit/window_attention.py) tokens, so samples with different timesteps in one batch never share
+modulation (the released code's `.repeat` defect).
 `modules` drops parts for the paper's Table 2a: no_giim, no_swa (no shifted windows), no_tcm (no
 window and no shifted-window attention).
 """

@@ -22,7 +22,7 @@ import torch
 import torch.nn as nn
 
 from ptdit.layers import CrossAttention, modulate
-from ptdit.pt_dit import WindowedConfig
+from ptdit.pt_dit import WindowedConfig, WindowMajorTokens
 from ptdit.pt_dit_block import PTDiTBlock
 from ptdit.text_backbone import TextDiffusionTransformer, TextTransformerConfig
 
@@ -54,9 +54,14 @@ class PTDiTTextBlock(PTDiTBlock):
         return x + gate_mlp.unsqueeze(1) * self.mlp(modulate(self.norm2(x), shift_mlp, scale_mlp))
 
 
-class PTDiTText(TextDiffusionTransformer):
+class PTDiTText(WindowMajorTokens, TextDiffusionTransformer):
+    """Tokens window-major from the patch embedding to unpatchify, as PTDiT (ptdit/pt_dit.py)."""
     config_class = PTDiTTextConfig
     modulation_chunks = 9
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.setup_window_major()
 
     def make_block(self, index):
         cfg = self.config

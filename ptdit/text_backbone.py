@@ -60,7 +60,8 @@ def caption_key_mask(mask, text, batch):
         raise ValueError(f"caption mask of shape {tuple(mask.shape)} does not match the text features "
                          f"{tuple(text.shape)} (expected ({batch}, {text.shape[1]}))")
     mask = mask.bool()
-    if not mask.any(dim=1).all():
+    # A data-dependent check: eager only, so that torch.compile traces the model as one graph.
+    if not torch.compiler.is_compiling() and not mask.any(dim=1).all():
         raise ValueError("a caption mask row is all False (no token to attend to); keep at least one "
                          "token per caption (T5 and MiniLM always give an end/CLS token)")
     return mask[:, None, None, :]
@@ -127,7 +128,7 @@ class TextDiffusionTransformer(DiffusionTransformer):
         (N, tokens, caption_channels) text-encoder features or None (the learned null caption);
         mask: optional (N, tokens) bool, True for real caption tokens (padding is not attended)."""
         self.check_input(x)
-        x = self.x_embedder(x) + self.pos_embed
+        x = self.embed_tokens(x)
         t = self.t_embedder(t)
         t_mod = self.t_block(t)
         key_mask = caption_key_mask(mask, text, x.shape[0])

@@ -81,7 +81,7 @@ class TrainConfig:
     bf16: bool = True                           # autocast, on CUDA only
     tf32: bool = True                           # on CUDA only (DiT train.py sets both flags)
     grad_checkpointing: bool = False
-    compile: bool = False
+    compile: bool | str = False                 # False | True (= "default") | default | reduce-overhead | max-autotune
     device: str = "auto"
     progress: bool = True
 
@@ -95,6 +95,19 @@ class TrainConfig:
         if "betas" in d:
             d["betas"] = tuple(d["betas"])
         return cls(**d)
+
+
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
+
+
+def compile_mode(config):
+    """None (eager) or the torch.compile mode of config.compile; reduce-overhead captures CUDA graphs."""
+    if config.compile is False or config.compile is None:
+        return None
+    mode = "default" if config.compile is True else config.compile
+    if mode not in COMPILE_MODES:
+        raise ValueError(f"compile: {config.compile!r} is not a torch.compile mode; use false, true or one of {COMPILE_MODES}")
+    return mode
 
 
 class NonFiniteLoss(FloatingPointError):
@@ -331,8 +344,9 @@ def _train(config, ctx, on_step):
     if config.objective == "ddpm":
         options.setdefault("learn_sigma", model.config.learn_sigma)
     objective = make_objective(config.objective, **options)
+    # fused AdamW on CUDA: one kernel for the whole update instead of a few per parameter tensor
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
-                            betas=tuple(config.betas))
+                            betas=tuple(config.betas), fused=ctx.device.type == "cuda")
     # What ptdit/sample.py needs to rebuild the model and decode its samples without the data folder.
     info = {"config": config.to_dict(), "model_name": config.model, "model_overrides": overrides,
             **decoder_info(data.meta)}
@@ -347,8 +361,9 @@ def _train(config, ctx, on_step):
     if config.grad_checkpointing:
         enable_grad_checkpointing(model)
     train_model = CaptionConditioned(model) if captioned else model
-    if config.compile:
-        train_model = torch.compile(train_model)
+    mode = compile_mode(config)
+    if mode is not None:
+        train_model = torch.compile(train_model, mode=mode)
     if ctx.world_size > 1:
         train_model = torch.nn.parallel.DistributedDataParallel(
             train_model, device_ids=[ctx.local_rank] if cuda else None)
@@ -382,6 +397,8 @@ def _train(config, ctx, on_step):
         else:
             y = y.to(ctx.device, non_blocking=True)
             y = torch.where(drop, torch.full_like(y, null_label), y)
+        if mode == "reduce-overhead":
+            torch.compiler.cudagraph_mark_step_begin()     # the last step's graph outputs may be reused
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda and config.bf16):
             loss = objective.loss(train_model, x, y, gens).mean()
         opt.zero_grad(set_to_none=True)

@@ -1,10 +1,12 @@
 """TCM, the Texture Complement Module of PT-DiT (paper Sec. 3.2): window attention and Swin-style
 shifted-window attention over a (f, h, w) token grid.
 
-Tokens arrive as (B, N, C) in grid order (frame, row, column). A window is a (pf, ph, pw) block of
-the grid, the compression ratio; windows are gathered into the batch dimension as (B * windows,
-tokens per window, C), always ordered (batch, window), so every per-sample quantity stays with its
-sample (the released code's `.repeat` broke this order; see pt-dit.md).
+Tokens are window-major through the whole PT-DiT network, as the released code keeps its hidden
+states "(b p) n c" (pt_dit_diffusers.py): (B, N, C) with N ordered (window, token in window), the
+windows in grid order and the tokens of a window in (pf, ph, pw) raster order. The patch embedding
+emits this order and unpatchify reads it (ptdit/pt_dit.py), so a window is a contiguous slice:
+window attention is a view of the tokens, never a copy, and every per-sample quantity stays with
+its sample (the released code's `.repeat` broke this; see pt-dit.md).
 """
 
 import torch
@@ -25,7 +27,7 @@ def check_windows(grid, window):
 
 
 def partition(x, grid, window):
-    """(B, N, C) -> (B * num_windows, pf*ph*pw, C); windows in grid order within each sample."""
+    """Grid-order (B, N, C) -> (B * num_windows, pf*ph*pw, C); windows in grid order within each sample."""
     b, _, c = x.shape
     (f, h, w), (pf, ph, pw) = grid, window
     x = x.view(b, f // pf, pf, h // ph, ph, w // pw, pw, c).permute(0, 1, 3, 5, 2, 4, 6, 7)
@@ -33,11 +35,27 @@ def partition(x, grid, window):
 
 
 def unpartition(windows, grid, window):
-    """Inverse of partition: (B * num_windows, pf*ph*pw, C) -> (B, N, C)."""
+    """Inverse of partition: (B * num_windows, pf*ph*pw, C) -> grid-order (B, N, C)."""
     (f, h, w), (pf, ph, pw) = grid, window
     c = windows.shape[-1]
     x = windows.view(-1, f // pf, h // ph, w // pw, pf, ph, pw, c).permute(0, 1, 4, 2, 5, 3, 6, 7)
     return x.reshape(-1, f * h * w, c)
+
+
+def to_window_major(x, grid, window):
+    """Grid-order (B, N, C) tokens -> window-major (B, N, C)."""
+    return partition(x, grid, window).view(x.shape)
+
+
+def to_grid_order(x, grid, window):
+    """Window-major (B, N, C) tokens -> grid order (B, N, C)."""
+    return unpartition(x.view(-1, window[0] * window[1] * window[2], x.shape[-1]), grid, window)
+
+
+def window_order(grid, window):
+    """(N,) long, on the CPU: the grid index of each window-major token."""
+    n = grid[0] * grid[1] * grid[2]
+    return partition(torch.arange(n, device="cpu").view(1, n, 1), grid, window).flatten()
 
 
 def shift_sizes(window):
@@ -45,107 +63,115 @@ def shift_sizes(window):
     return tuple(p // 2 for p in window)
 
 
-def roll_grid(x, grid, shifts):
-    """Cyclic shift of a (B, N, C) token sequence as a (f, h, w) grid."""
-    b, _, c = x.shape
-    x = torch.roll(x.view(b, *grid, c), shifts=shifts, dims=(1, 2, 3))
-    return x.view(b, -1, c)
+def shifted_regions(grid, window):
+    """Swin's masked shifted windows as groups of grid tokens that attend only among themselves.
 
-
-def shifted_window_mask(grid, window, device=None):
-    """(num_windows, T, T) bool, True where two tokens of a shifted window may attend to each other.
-
-    After the roll, a window at the grid's edge holds tokens from up to 2^3 regions that were not
-    neighbours before it; tokens attend only within their own region (Swin, Liu et al. 2021, Sec 3.2).
-    """
-    shifts = shift_sizes(window)
-    region = torch.zeros(*grid, dtype=torch.long, device=device)
-    for axis, (size, win, shift) in enumerate(zip(grid, window, shifts)):
-        ids = torch.zeros(size, dtype=torch.long, device=device)
-        if shift:
-            ids[size - win: size - shift] = 1
-            ids[size - shift:] = 2
-        shape = [1, 1, 1]
-        shape[axis] = size
-        region = region * 3 + ids.view(shape)
-    regions = partition(region.view(1, -1, 1), grid, window).squeeze(-1)   # (windows, T)
-    return regions[:, :, None] == regions[:, None, :]
+    Rolling the grid by -shift, cutting windows and masking tokens that were not neighbours before
+    the roll (Swin, Liu et al. 2021, Sec. 3.2) is, along each axis, attention inside the segments
+    [0, s), [s, s + w), [s + w, s + 2w), ..., [g - w + s, g) of the unrolled grid: windows offset by
+    half a window, clipped at the grid's border. A group is one segment per axis. Returns a list of
+    (group size, (groups, size) long tensor of grid indices), largest groups first, each group's
+    tokens in grid order."""
+    segment_ids = []
+    for size, win, shift in zip(grid, window, shift_sizes(window)):
+        c = torch.arange(size, device="cpu")      # index bookkeeping: on the CPU even in a meta-device build
+        segment_ids.append(torch.where(c < shift, 0, 1 + (c - shift) // win) if shift else c // win)
+    f, h, w = (s.max().item() + 1 for s in segment_ids)
+    group = (segment_ids[0].view(-1, 1, 1) * h + segment_ids[1].view(1, -1, 1)) * w + segment_ids[2].view(1, 1, -1)
+    group = group.flatten()
+    by_group = torch.argsort(group, stable=True)                   # grid indices, group by group
+    sizes = torch.bincount(group, minlength=f * h * w)
+    classes, start = {}, 0
+    for g, count in enumerate(sizes.tolist()):
+        classes.setdefault(count, []).append(by_group[start:start + count])
+        start += count
+    return [(size, torch.stack(members)) for size, members in sorted(classes.items(), reverse=True)]
 
 
 class WindowAttention(Attention):
-    """Self-attention inside non-overlapping windows; keys qkv/proj as a DiT attention."""
+    """Self-attention inside non-overlapping windows of window-major tokens; keys qkv/proj as a DiT
+    attention."""
 
     def __init__(self, dim, num_heads, grid, window):
         super().__init__(dim, num_heads)
         check_windows(grid, window)
         self.grid, self.window = tuple(grid), tuple(window)
-
-    def attend(self, windows, mask=None):
-        return super().forward(windows, attn_mask=mask)
+        self.tokens_per_window = self.window[0] * self.window[1] * self.window[2]
 
     def forward(self, x):
-        out = self.attend(partition(x, self.grid, self.window))
-        return unpartition(out, self.grid, self.window)
+        b, n, c = x.shape
+        return super().forward(x.view(-1, self.tokens_per_window, c)).view(b, n, c)
 
 
-class _PermuteTokens(torch.autograd.Function):
-    """x[:, order] whose backward is the inverse gather g[:, inverse]: autograd's default backward of
+class _PermuteRows(torch.autograd.Function):
+    """x[order] whose backward is the inverse gather g[inverse]: autograd's default backward of
     indexing is an accumulating scatter (index_put_), several times slower on CPU, and a permutation
     never needs to accumulate."""
 
     @staticmethod
     def forward(ctx, x, order, inverse):
         ctx.save_for_backward(inverse)
-        return x[:, order]
+        return x[order]
 
     @staticmethod
     def backward(ctx, grad):
         (inverse,) = ctx.saved_tensors
-        return grad[:, inverse], None, None
+        return grad[inverse], None, None
 
 
-def permute_tokens(x, order, inverse):
-    """(B, N, C) tokens reordered by a permutation `order` (inverse = argsort(order))."""
-    return _PermuteTokens.apply(x, order, inverse)
+def permute_rows(x, order, inverse):
+    """Rows of a 2-D tensor reordered by a permutation `order` (inverse = argsort(order))."""
+    return _PermuteRows.apply(x, order, inverse)
 
 
 class ShiftedWindowAttention(WindowAttention):
-    """Window attention on the grid rolled by half a window, masked so that tokens from different
-    original regions never attend to each other, then rolled back.
+    """Swin's shifted-window attention without a mask: attention inside the groups of
+    shifted_regions, which is what the roll + mask computes (tests/test_pt_dit_window_major.py).
 
-    Roll + partition is one fixed permutation of the tokens, precomputed as an index: one gather
-    in and one out per call instead of four copies."""
+    The groups come in a few sizes (interior windows T; border pieces T/2, T/4, ... for even
+    windows). One gather puts the batch's rows in (size class, sample, group, token) order, so each
+    class is a contiguous block of rows that SDPA reads as (samples * groups, heads, size, d): one
+    fused, unmasked SDPA call per class, the qkv and proj Linears on all tokens at once, and one
+    gather back. No (B * windows, 1, T, T) bias is built, and SDPA keeps its fused (flash) kernels,
+    which a mask turns off on a GPU."""
 
     def __init__(self, dim, num_heads, grid, window):
         super().__init__(dim, num_heads, grid, window)
         self.shifts = shift_sizes(self.window)
-        n = self.grid[0] * self.grid[1] * self.grid[2]
-        tokens = torch.arange(n).view(1, n, 1)
-        order = partition(roll_grid(tokens, self.grid, tuple(-s for s in self.shifts)), self.grid, self.window)
-        self.register_buffer("order", order.flatten(), persistent=False)
-        self.register_buffer("inverse", torch.argsort(self.order), persistent=False)
-        self.register_buffer("mask", shifted_window_mask(self.grid, self.window), persistent=False)
-        self._bias_cache = {}
+        classes = shifted_regions(self.grid, self.window)
+        self.class_shapes = [(size, members.shape[0]) for size, members in classes]   # (size, groups)
+        # window-major position of every grid token: the groups as rows of window-major tokens
+        position = torch.argsort(window_order(self.grid, self.window))
+        order = torch.cat([position[members].flatten() for _, members in classes])
+        self.register_buffer("order", order.to(self.qkv.weight.device), persistent=False)
+        self._rows_cache = {}
 
-    def attention_bias(self, batch, dtype, device):
-        """The mask as SDPA's additive bias (0 / -inf), (B*windows, 1, T, T) in (batch, window) order.
-
-        SDPA would turn a bool mask into exactly this bias at every call (where + two scalars), and
-        the batch needs a repeat (a (windows, 1, T, T) mask cannot broadcast over B*windows): built once
-        per (batch, dtype, device) and reused, it costs no kernel launch per call."""
-        key = (batch, dtype, device)
-        if key not in self._bias_cache:
-            mask = self.mask.to(device).unsqueeze(1).repeat(batch, 1, 1, 1)
-            bias = torch.zeros(mask.shape, dtype=dtype, device=device).masked_fill_(~mask, float("-inf"))
-            self._bias_cache = {key: bias}      # keep one: batch, dtype and device rarely change
-        return self._bias_cache[key]
+    def rows(self, batch, device):
+        """(order, inverse) over the batch's B*N rows, class-major; built once per batch size."""
+        key = (batch, device)
+        if key not in self._rows_cache:
+            n = self.order.numel()
+            order, start = [], 0
+            for size, groups in self.class_shapes:
+                part = self.order[start:start + size * groups].to(device)
+                order.append((torch.arange(batch, device=device).view(-1, 1) * n + part).flatten())
+                start += size * groups
+            order = torch.cat(order)
+            self._rows_cache = {key: (order, torch.argsort(order))}   # keep one: the batch rarely changes
+        return self._rows_cache[key]
 
     def forward(self, x):
         if not any(self.shifts):
             return super().forward(x)      # a 1x1x1 window has nothing to shift
         b, n, c = x.shape
-        windows = permute_tokens(x, self.order, self.inverse).view(-1, self.mask.shape[-1], c)
-        q, k, v = self.qkv_heads(windows)
-        bias = self.attention_bias(b, q.dtype, q.device)
-        out = merge_heads(F.scaled_dot_product_attention(q, k, v, attn_mask=bias))
-        return permute_tokens(self.proj(out).view(b, n, c), self.inverse, self.order)
+        order, inverse = self.rows(b, x.device)
+        qkv = self.qkv(permute_rows(x.reshape(b * n, c), order, inverse))
+        # split, not slices: its backward is one cat, a slice's a zero-filled copy each
+        parts = qkv.split([b * groups * size for size, groups in self.class_shapes])
+        outs = []
+        for part, (size, groups) in zip(parts, self.class_shapes):
+            part = part.view(b * groups, size, 3, self.num_heads, c // self.num_heads)
+            q, k, v = (t.transpose(1, 2) for t in part.unbind(2))
+            outs.append(merge_heads(F.scaled_dot_product_attention(q, k, v)).reshape(-1, c))
+        out = self.proj(torch.cat(outs) if len(outs) > 1 else outs[0])
+        return permute_rows(out, inverse, order).view(b, n, c)

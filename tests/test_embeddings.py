@@ -7,6 +7,7 @@ import torch
 
 import ptdit
 from ptdit.embeddings import PatchEmbed, TimestepEmbedder, sincos_2d, sincos_3d
+from ptdit.window_attention import to_window_major
 
 
 def test_3d_table_is_time_quarter_plus_2d_space():
@@ -46,6 +47,7 @@ def test_video_model_unpatchify_round_trip():
                                learn_sigma=False)
     n, (f, h, w) = 2, model.grid
     x = torch.randn(n, 4, 8, 16, 16)
-    # patchify by hand into the token layout the final layer emits: (f, h, w) tokens of (pt, p, p, c)
+    # patchify by hand into the token layout the final layer emits: (f, h, w) tokens of (pt, p, p, c),
+    # which PT-DiT then orders window-major
     tokens = x.view(n, 4, f, 2, h, 2, w, 2).permute(0, 2, 4, 6, 3, 5, 7, 1).reshape(n, f * h * w, -1)
-    torch.testing.assert_close(model.unpatchify(tokens), x)
+    torch.testing.assert_close(model.unpatchify(to_window_major(tokens, model.grid, model.config.window)), x)

@@ -35,3 +35,11 @@ def test_gpu_compile_check_script_smoke():
     rates = {row[0]: float(row[1]) for row in rows}
     assert set(rates) == {"DiT-B/2", "PT-DiT/B-Class"} and all(r > 0 for r in rates.values())
     assert "top kernels" in out
+
+
+def test_gpu_speed_script_smoke():
+    out = run("gpu_speed.py")
+    rows = [line.split() for line in out.splitlines() if line.startswith(("S/256 ", "B/1024 "))]
+    assert [row[1] for row in rows] == ["DiT-S/2", "PT-DiT/S-Class", "DiT-B/2", "PT-DiT/B-Class"]
+    assert all(float(row[4]) > 0 for row in rows)
+    assert "MFU DiT-XL/2" in out and "video memory" in out and "PT-DiT/B-Class / DiT-B/2 B/1024" in out

@@ -9,7 +9,7 @@ import torch
 import ptdit
 from evaluation.efficiency.flops import model_gflops
 from ptdit.proxy_tokens import extract_proxies
-from ptdit.window_attention import ShiftedWindowAttention, WindowAttention
+from ptdit.window_attention import ShiftedWindowAttention, WindowAttention, to_grid_order, to_window_major
 from tests.conftest import randomize
 from tests.tolerance import assert_close_scaled
 
@@ -35,6 +35,11 @@ def expected_neighbours(i, grid, window, shifted):
             and (not shifted or wrapped(c) == wrapped(me))}
 
 
+def on_grid(module, grid, window):
+    """The module (window-major tokens in and out) as a function of grid-order tokens."""
+    return lambda x: to_grid_order(module(to_window_major(x, grid, window)), grid, window)
+
+
 def changed_tokens(module, x, i):
     y = x.clone()
     y[:, i] += 1.0
@@ -48,7 +53,7 @@ def changed_tokens(module, x, i):
 def test_attention_stays_inside_its_window_or_shifted_region(grid, window, shifted):
     torch.manual_seed(0)
     cls = ShiftedWindowAttention if shifted else WindowAttention
-    module = randomize(cls(16, 2, grid, window))
+    module = on_grid(randomize(cls(16, 2, grid, window)), grid, window)
     x = torch.randn(2, grid[0] * grid[1] * grid[2], 16)
     n = x.shape[1]
     for i in {0, n - 1, n // 2 + 1, grid[2] - 1}:
@@ -57,7 +62,7 @@ def test_attention_stays_inside_its_window_or_shifted_region(grid, window, shift
 
 def test_shift_mask_actually_blocks_wrapped_tokens():
     grid, window = (1, 4, 4), (1, 2, 2)
-    module = randomize(ShiftedWindowAttention(16, 2, grid, window))
+    module = on_grid(randomize(ShiftedWindowAttention(16, 2, grid, window)), grid, window)
     x = torch.randn(1, 16, 16)
     # token (0, 0) is rolled into the bottom-right window next to (3, 3) but must not see it
     assert 15 not in changed_tokens(module, x, 0)
@@ -67,21 +72,20 @@ def test_shift_mask_actually_blocks_wrapped_tokens():
 def test_proxies_are_window_means():
     grid, window = (2, 4, 6), (1, 2, 3)
     x = torch.randn(3, 48, 5)
-    proxies = extract_proxies(x, grid, window, "mean")
+    proxies = extract_proxies(to_window_major(x, grid, window), 6, "mean")
     xs = x.view(3, 2, 4, 6, 5)
     k = 0
     for f, h, w in itertools.product(range(2), range(2), range(2)):
         mean = xs[:, f, 2 * h:2 * h + 2, 3 * w:3 * w + 3].reshape(3, -1, 5).mean(1)
         torch.testing.assert_close(proxies[:, k], mean)
         k += 1
-    top_left = extract_proxies(x, grid, window, "top_left")
+    top_left = extract_proxies(to_window_major(x, grid, window), 6, "top_left")
     torch.testing.assert_close(top_left[:, 1], xs[:, 0, 0, 3])
 
 
 def test_similarity_proxy_is_most_central_token():
-    grid, window = (1, 1, 3), (1, 1, 3)
     x = torch.tensor([[[1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]])   # the middle token is closest to both
-    torch.testing.assert_close(extract_proxies(x, grid, window, "similarity")[0, 0], x[0, 1])
+    torch.testing.assert_close(extract_proxies(x, 3, "similarity")[0, 0], x[0, 1])
 
 
 @pytest.mark.parametrize("layout", ["released", "compact"])
@@ -160,22 +164,3 @@ def test_state_dict_round_trip(tmp_path):
     x, t, y = torch.randn(1, 4, 16, 16), torch.tensor([3]), torch.tensor([1])
     with torch.no_grad():
         torch.testing.assert_close(model.eval()(x, t, y), again.eval()(x, t, y))
-
-
-def test_shifted_window_gradients_match_roll_and_partition():
-    """The precomputed-permutation path (with its own backward) equals the plain roll/partition
-    formulation in values and gradients."""
-    from ptdit.window_attention import partition, roll_grid, shifted_window_mask, unpartition
-    grid, window = (2, 4, 4), (2, 2, 2)
-    module = randomize(ShiftedWindowAttention(16, 2, grid, window))
-    x = torch.randn(2, 32, 16, requires_grad=True)
-    out = module(x)
-    shifts = (1, 1, 1)
-    rolled = partition(roll_grid(x, grid, tuple(-s for s in shifts)), grid, window)
-    mask = shifted_window_mask(grid, window).unsqueeze(1).repeat(2, 1, 1, 1)
-    ref = roll_grid(unpartition(module.attend(rolled, mask), grid, window), grid, shifts)
-    assert_close_scaled(out, ref)
-    g = torch.randn_like(out)
-    (grad,) = torch.autograd.grad(out, x, g)
-    (grad_ref,) = torch.autograd.grad(ref, x, g)
-    assert_close_scaled(grad, grad_ref)

@@ -226,3 +226,21 @@ def test_grad_checkpointing_gives_the_same_weights(tmp_path, pixels):
     recomputed, _ = weights(train(config(tmp_path / "ckpt", pixels, steps=2, grad_checkpointing=True)))
     for name in plain:
         assert_close_scaled(recomputed[name], plain[name], what=name)
+
+
+def test_compile_modes():
+    import argparse
+
+    from ptdit.cli.train import add_parser
+    from ptdit.train import compile_mode
+    parser = argparse.ArgumentParser().add_subparsers()
+    add_parser(parser)
+    cli = parser.choices["train"]
+    assert cli.parse_args(["run", "--compile"]).compile == "default"
+    assert cli.parse_args(["run", "--compile", "max-autotune"]).compile == "max-autotune"
+    assert cli.parse_args(["run", "--no-compile"]).compile is False
+    assert compile_mode(TrainConfig(run_dir="r", data="d")) is None
+    assert compile_mode(TrainConfig(run_dir="r", data="d", compile=True)) == "default"
+    assert compile_mode(TrainConfig(run_dir="r", data="d", compile="reduce-overhead")) == "reduce-overhead"
+    with pytest.raises(ValueError, match="max-autotune"):
+        compile_mode(TrainConfig(run_dir="r", data="d", compile="fast"))

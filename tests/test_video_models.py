@@ -13,7 +13,7 @@ from baselines.factorized_attention import SpatialAttention, TemporalAttention
 from evaluation.efficiency.flop_breakdown import count_flops_by_op, split_attention
 from evaluation.efficiency.flops import example_inputs
 from tests.conftest import randomize
-from tests.test_pt_dit import changed_tokens, expected_neighbours
+from tests.test_pt_dit import changed_tokens, expected_neighbours, on_grid
 from tests.tolerance import assert_close_scaled
 
 SIZES = ("S", "B", "XL")
@@ -138,7 +138,7 @@ def test_pt_dit_video_windows_and_shift_mask_by_behaviour(name, shifted):
     x = torch.randn(2, 512, 32)
     for i in (0, 3 * 64 + 1, 4 * 64 + 9, 511, 7 * 64):
         expected = expected_neighbours(i, module.grid, module.window, shifted)
-        assert changed_tokens(module, x, i) == expected
+        assert changed_tokens(on_grid(module, module.grid, module.window), x, i) == expected
         if not shifted:                       # pf = 4: the whole temporal window, nothing beyond
             group = 4 * (i // 64 // 4)
             assert {j // 64 for j in expected} == set(range(group, group + 4))
@@ -148,6 +148,7 @@ def test_pt_dit_video_windows_and_shift_mask_by_behaviour(name, shifted):
 def test_temporal_shift_never_joins_last_and_first_frames():
     model = randomize(tiny_class("PT-DiT/S-Video"))
     module = model.blocks[0].sw_attn
+    module = on_grid(module, module.grid, module.window)      # grid-order tokens in and out
     x = torch.randn(1, 512, 32)
     first, last = changed_tokens(module, x, 0), changed_tokens(module, x, 7 * 64)
     assert {j // 64 for j in first} == {0, 1} and {j // 64 for j in last} == {6, 7}
@@ -238,5 +239,9 @@ def test_attention_matmuls_match_closed_forms():
     assert attention_macs("Full3D-S/2-Video") == 2 * n * n * d
     assert attention_macs("Factorized-S/2-Video") == 2 * n * (h * w) * d + 2 * n * f * d
     window, proxies = 4 * 2 * 2, n // 16
+    # Shifted windows: attention inside Swin's regions (ptdit/window_attention.py shifted_regions, no
+    # masked pairs computed): segments of 2, 4, 2 frames and 1, 2, 2, 2, 1 rows and columns; a group
+    # of s tokens costs 2 * s^2 * D.
+    shifted = (2 ** 2 + 4 ** 2 + 2 ** 2) * (1 + 3 * 2 ** 2 + 1) ** 2
     # window + shifted window attention, proxies among themselves, every token onto the proxies
-    assert attention_macs("PT-DiT/S-Video") == 2 * (2 * n * window * d) + 2 * proxies ** 2 * d + 2 * n * proxies * d
+    assert attention_macs("PT-DiT/S-Video") == 2 * n * window * d + 2 * shifted * d + 2 * proxies ** 2 * d + 2 * n * proxies * d

@@ -78,7 +78,10 @@ def add_parser(subparsers):
     p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None, help="bf16 autocast on CUDA (default on)")
     p.add_argument("--tf32", action=argparse.BooleanOptionalAction, default=None, help="TF32 matmuls on CUDA (default on)")
     p.add_argument("--grad-checkpointing", action=argparse.BooleanOptionalAction, default=None)
-    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None, help="torch.compile the model")
+    p.add_argument("--compile", nargs="?", const="default", default=None,
+                   choices=("default", "reduce-overhead", "max-autotune"),
+                   help="torch.compile the model, in this mode (reduce-overhead: CUDA graphs); bare --compile: default")
+    p.add_argument("--no-compile", dest="compile", action="store_const", const=False)
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar (default on; off in workflow logs)")
     p.set_defaults(func=cmd_train)

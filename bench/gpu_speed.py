@@ -1,0 +1,168 @@
+"""Is PT-DiT as fast as its FLOPs promise on a GPU? (issue 14) One card, < 6 minutes, one short table.
+
+    pair S/256   PT-DiT/S-Class vs DiT-S/2, 256 px, training batch 32 (the paper's per-GPU batch),
+                 eager and torch.compile; target: PT-DiT >= 1.19 x DiT's rate (the paper's claim)
+    pair B/1024  PT-DiT/B-Class vs DiT-B/2, 1024 px, batch 4, eager and compiled; target >= 2.0 x
+    MFU XL       DiT-XL/2, 256 px, batch 32, compiled: model FLOPs (3 x forward) over the card's
+                 measured bf16 matmul rate (bench/gpu_efficiency.py); target >= 40 %
+    memory video PT-DiT/XL-Video vs Full3D-XL/2-Video, 256 px x 16 frames, batch 1, eager: peak
+                 training memory; target: PT-DiT's <= 3-D full attention's
+
+bf16 autocast, AdamW (fused on CUDA), MSE to a random target (evaluation/profile.py training_step).
+Compiling stops once --budget seconds have passed (rows then say "skipped"), so the script ends in
+time on a slow card. A missed target comes with the top-5 CUDA kernels of PT-DiT's eager step.
+
+    PYTHONPATH=. python3 bench/gpu_speed.py [--out docs/measurements/gpu_speed_<card>.txt]
+    PYTHONPATH=. python3 bench/gpu_speed.py --smoke     # CPU, tiny models, no compile (tests)
+"""
+
+import argparse
+import gc
+import os
+import sys
+import time
+
+import torch
+
+from evaluation.efficiency.flops import model_gflops
+from evaluation.efficiency.profile import build, is_oom, time_calls, training_step
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gpu_efficiency import matmul_peak_tflops  # noqa: E402
+
+PAIRS = (("S/256", "DiT-S/2", "PT-DiT/S-Class", 256, 32, 1.19), ("B/1024", "DiT-B/2", "PT-DiT/B-Class", 1024, 4, 2.0))
+MFU_MODEL, MFU_TARGET = "DiT-XL/2", 0.40
+VIDEO = ("Full3D-XL/2-Video", "PT-DiT/XL-Video", 256, 16)
+TINY = {"depth": 1, "hidden_size": 64, "num_heads": 2}
+
+
+def release():
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def rate(name, px, batch, device, compiled, overrides, repeats):
+    """Training steps/s (None: OOM) and the step closure."""
+    model = build(name, px, device, overrides).train()
+    runner = torch.compile(model) if compiled else model
+    dtype = "bf16" if device == "cuda" else "fp32"
+    try:
+        step = training_step(runner, batch, device, dtype)
+        times = time_calls(step, device, warmup=3 if compiled else 2, repeats=repeats, max_seconds=20)
+    except RuntimeError as err:
+        if not is_oom(err):
+            raise
+        return None, None
+    return len(times) / sum(times), step
+
+
+def peak_memory_gb(name, px, frames, device, overrides):
+    if device != "cuda":
+        return None
+    release()
+    torch.cuda.reset_peak_memory_stats()
+    model = build(name, px, device, {"num_frames": frames, **overrides}).train()
+    try:
+        step = training_step(model, 1, device, "bf16")
+        step()
+        step()
+        torch.cuda.synchronize()
+    except RuntimeError as err:
+        if not is_oom(err):
+            raise
+        return float("inf")
+    return torch.cuda.max_memory_allocated() / 2**30
+
+
+def top_kernels(step, device, rows=5):
+    activities = [torch.profiler.ProfilerActivity.CPU] + ([torch.profiler.ProfilerActivity.CUDA] if device == "cuda" else [])
+    with torch.profiler.profile(activities=activities) as prof:
+        step()
+        if device == "cuda":
+            torch.cuda.synchronize()
+    key = "self_cuda_time_total" if device == "cuda" else "self_cpu_time_total"
+    return prof.key_averages().table(sort_by=key, row_limit=rows)
+
+
+def fmt(x, spec=".2f"):
+    return "-" if x is None else format(x, spec)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="CPU, tiny models, small images, no compile")
+    parser.add_argument("--budget", type=float, default=270.0, help="seconds after which no more compiling starts")
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--out", help="also write the printed lines here")
+    args = parser.parse_args()
+    device = "cpu" if args.smoke or not torch.cuda.is_available() else "cuda"
+    if device == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    overrides = TINY if args.smoke else None
+    begin = time.perf_counter()
+    lines, misses = [], []
+
+    def say(line):
+        print(line, flush=True)
+        lines.append(line)
+
+    say(f"device: {torch.cuda.get_device_name() if device == 'cuda' else 'cpu (smoke: tiny models)'}  torch {torch.__version__}")
+    say(f"{'point':14s} {'model':16s} {'px':>5s} {'batch':>5s} {'eager it/s':>10s} {'compiled it/s':>13s}")
+    ratios = []
+    for label, base, cand, px, batch, target in PAIRS:
+        px, batch = (128, 2) if args.smoke else (px, batch)
+        rates, last_step = {}, None
+        for name in (base, cand):
+            eager, step = rate(name, px, batch, device, False, overrides, 2 if args.smoke else args.repeats)
+            last_step = step if name == cand else last_step
+            compiled = None
+            if not args.smoke and time.perf_counter() - begin < args.budget:
+                compiled, _ = rate(name, px, batch, device, True, overrides, args.repeats)
+            rates[name] = (eager, compiled)
+            shown = fmt(compiled) if compiled or args.smoke else "skipped"
+            say(f"{label:14s} {name:16s} {px:5d} {batch:5d} {fmt(eager):>10s} {shown:>13s}")
+            release()
+        ratio = [None if rates[base][i] is None or rates[cand][i] is None else rates[cand][i] / rates[base][i] for i in (0, 1)]
+        ratios.append((label, cand, base, ratio, target))
+        if (ratio[1] or ratio[0] or 0) < target and last_step is not None:
+            misses.append((f"{cand} at {px} px, eager", last_step))
+
+    mfu = None
+    if args.smoke or time.perf_counter() - begin < args.budget + 60:
+        px, batch = (64, 2) if args.smoke else (256, 32)
+        compiled_rate, _ = rate(MFU_MODEL, px, batch, device, not args.smoke, overrides, 2 if args.smoke else args.repeats)
+        gmacs = model_gflops(MFU_MODEL, input_size=px // 8, **(overrides or {}))[1]
+        peak = matmul_peak_tflops(device, torch.bfloat16 if device == "cuda" else torch.float32)
+        mfu = 3 * 2 * gmacs * 1e9 * batch * compiled_rate / (peak * 1e12) if compiled_rate else None
+        say(f"MFU {MFU_MODEL} {'eager (smoke)' if args.smoke else 'compiled'}: {fmt(compiled_rate)} it/s at batch {batch}, "
+            f"{gmacs:.1f} GMACs fwd/img, measured matmul peak {peak:.0f} TFLOP/s -> MFU {fmt(mfu and 100 * mfu, '.1f')} %")
+        release()
+
+    full, pt, px, frames = VIDEO
+    px, frames = (128, 8) if args.smoke else (px, frames)
+    memory = {name: peak_memory_gb(name, px, frames, device, overrides or {}) for name in (full, pt)}
+    say(f"video memory {px} px x {frames} frames, batch 1, eager: {full} {fmt(memory[full])} GB, {pt} {fmt(memory[pt])} GB")
+
+    say("")
+    say(f"{'target':44s} {'eager':>7s} {'compiled':>8s} {'need':>6s}  met")
+    for label, cand, base, (eager, compiled), target in ratios:
+        best = compiled if compiled is not None else eager
+        say(f"{cand + ' / ' + base + ' ' + label:44s} {fmt(eager):>7s} {fmt(compiled):>8s} {target:>6.2f}  "
+            f"{'-' if best is None else ('yes' if best >= target else 'NO')}")
+    say(f"{'MFU ' + MFU_MODEL + ' compiled':44s} {'':>7s} {fmt(mfu and 100 * mfu, '.1f'):>8s} {'40 %':>6s}  "
+        f"{'-' if mfu is None or args.smoke else ('yes' if mfu >= MFU_TARGET else 'NO')}")
+    fits = None if memory[pt] is None else memory[pt] <= memory[full]
+    say(f"{'peak memory ' + pt + ' <= ' + full:44s} {'':>7s} {'':>8s} {'':>6s}  {'-' if fits is None else ('yes' if fits else 'NO')}")
+    for what, step in misses[:1] if args.smoke else misses:
+        say(f"\nmissed: {what}, top-5 kernels of one training step:")
+        say(top_kernels(step, device))
+    say(f"total {time.perf_counter() - begin:.0f} s")
+    if args.out:
+        from ptdit.atomic import atomic_text
+        atomic_text(args.out, "\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
