@@ -2,12 +2,16 @@
 is lossless, the merged token count is N - r, merged destinations are the mean of their sources, and
 the counted GFLOPs fall by the closed form of the smaller sub-layers minus the matching's cost."""
 
+import numpy as np
 import pytest
 import torch
 
 from baselines.tome import bipartite_match
 from evaluation.efficiency.flops import count_flops, model_gflops
 from ptdit import create_model
+from ptdit.sample import sample
+from tests.test_sample import run  # noqa: F401  (fixture: a tiny DiT-S/2 run)
+from tests.test_train import one_thread, pixels  # noqa: F401  (fixtures)
 
 TINY = {"depth": 2, "hidden_size": 32, "num_heads": 2, "input_size": 16, "in_channels": 3, "num_classes": 10}
 
@@ -102,3 +106,22 @@ def test_gflops_at_xl_fall_with_the_ratio():
 def test_bad_ratio_names_the_limit():
     with pytest.raises(ValueError, match="tome_ratio 0.9"):
         create_model("DiT-S/2-ToMe0.5", **TINY, tome_ratio=0.9)
+
+
+def test_sampling_a_dit_run_with_tome(tmp_path, run):  # noqa: F811
+    """`ptdit sample RUN --model DiT-S/2-ToMe0.5`: the DiT run's weights and its shape overrides, with
+    merging; ratio 0 gives the DiT's samples byte for byte. (After 4 training steps the adaLN gates are
+    still near zero, so merging barely moves these samples: the model built is what is checked.)"""
+    from ptdit.sample import resolve
+    from tests.test_sample import sample_config
+    from tests.test_train import TINY
+
+    config = sample_config(run, tmp_path / "tome.npz", model="DiT-S/2-ToMe0.5")
+    name, overrides = resolve(config)[:2]
+    assert name == "DiT-S/2-ToMe0.5" and TINY.items() <= overrides.items()   # the run's shape is kept
+    merged = sample(config)
+    plain = sample(sample_config(run, tmp_path / "dit.npz"))
+    zero = sample(sample_config(run, tmp_path / "tome0.npz", model="DiT-S/2-ToMe0.5", model_overrides={"tome_ratio": 0.0}))
+    with np.load(plain) as a, np.load(zero) as b, np.load(merged) as c:
+        assert np.array_equal(a["arr_0"], b["arr_0"])
+        assert c["arr_0"].shape == a["arr_0"].shape
