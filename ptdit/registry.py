@@ -156,3 +156,8 @@ for _size, (_depth, _width, _heads) in _VIDEO_SIZES.items():
              "2-D + 1-D factorised attention, PixArt cross-attention, T5 captions", **_T2V, **_shape)
     register(f"PT-DiT/{_size}-T2V", "ptdit.pt_dit_text:PTDiTText", "PT-DiT text block (released), pf = 4",
              **_T2V, **_shape)
+
+# --- Lumina-Next's Next-DiT (baselines/lumina_next.py), PT-DiT Fig. 2's "Lumina-Next-1.7B" -----------
+# Lumina-T2X NextDiT_2B_patch2: 2304 wide, 24 layers, 32 heads (8 KV heads: see baselines/lumina_next.py).
+register("Lumina-Next-1.7B", "baselines.lumina_next:LuminaNext", "Lumina-T2X NextDiT_2B_patch2, 8 KV heads, Gemma-2B captions",
+         depth=24, hidden_size=2304, num_heads=32, n_kv_heads=8, patch_size=2)
