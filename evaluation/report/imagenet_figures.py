@@ -9,6 +9,7 @@ SiT interpolant); ours are filled, the paper's hollow, as in evaluation/efficien
 
 import csv
 import os
+import textwrap
 
 import matplotlib
 
@@ -171,8 +172,8 @@ def paper_panel(ax, table, references=()):
         points.append((gflops, fid, label, st["color"]))
     unplotted = sorted({r["model"] for r in references} - {p[0]["model"] for p in reference_points(references)})
     if unplotted:
-        ax.text(0.01, 0.01, "table only (no comparable GFLOPs published): " + ", ".join(unplotted), fontsize=6.5,
-                color="0.4", transform=ax.transAxes, va="bottom", wrap=True)
+        text = textwrap.fill("table only (no comparable GFLOPs published): " + ", ".join(unplotted), 95)
+        ax.text(0.01, 0.01, text, fontsize=6.5, color="0.4", transform=ax.transAxes, va="bottom")
     if not points:
         ax.text(0.5, 0.5, "the paper reports none of these models", ha="center", va="center",
                 transform=ax.transAxes, color="0.4")
