@@ -75,6 +75,17 @@ for _size, (_depth, _width, _heads) in _DIT_SIZES.items():
                  depth=_depth, hidden_size=_width, num_heads=_heads, patch_size=_patch)
 
 
+# --- ToMe-DiT: DiT with token merging at inference (ToMe for SD; baselines/tome.py) ----------------
+# Same weights as the DiT of the same size (sampled from a DiT run's checkpoint); the ratio is in the
+# name so that the efficiency sweep can list it like any model.
+for _size in ("S", "B", "L", "XL"):
+    _depth, _width, _heads = _DIT_SIZES[_size]
+    for _ratio in (0.25, 0.5):
+        register(f"DiT-{_size}/2-ToMe{_ratio:g}", "baselines.tome:ToMeDiT",
+                 f"DiT-{_size}/2 weights, ToMe for SD's bipartite merging of {_ratio:g} of the tokens before attention and MLP",
+                 depth=_depth, hidden_size=_width, num_heads=_heads, patch_size=2, tome_ratio=_ratio)
+
+
 # --- DAM: SiT with attention mediators (Attention-Mediators attention_mediator/models.py) ---------
 # Paper figures (params incl. pos_embed as train.py logs them / GFLOPs): S/2 n=4 33.06M / 5.49,
 # n=16 33.20M / 5.55, n=64 33.76M / 5.78; B/2 n=64 132.1M / 22.4. XL/2: models.py default n=64.
@@ -145,3 +156,8 @@ for _size, (_depth, _width, _heads) in _VIDEO_SIZES.items():
              "2-D + 1-D factorised attention, PixArt cross-attention, T5 captions", **_T2V, **_shape)
     register(f"PT-DiT/{_size}-T2V", "ptdit.pt_dit_text:PTDiTText", "PT-DiT text block (released), pf = 4",
              **_T2V, **_shape)
+
+# --- Lumina-Next's Next-DiT (baselines/lumina_next.py), PT-DiT Fig. 2's "Lumina-Next-1.7B" -----------
+# Lumina-T2X NextDiT_2B_patch2: 2304 wide, 24 layers, 32 heads (8 KV heads: see baselines/lumina_next.py).
+register("Lumina-Next-1.7B", "baselines.lumina_next:LuminaNext", "Lumina-T2X NextDiT_2B_patch2, 8 KV heads, Gemma-2B captions",
+         depth=24, hidden_size=2304, num_heads=32, n_kv_heads=8, patch_size=2)

@@ -87,6 +87,16 @@ def read_run_info(path):
     return None
 
 
+def same_shape(name, run_model):
+    """True if `name` is registered with every config field of the run's model at the same value
+    (DiT-S/2-ToMe0.25 on a DiT-S/2 run: the same weights plus its own fields), so the run's overrides
+    (depth, width, input size, ...) apply to it as well."""
+    from ptdit.registry import get_spec
+
+    mine, theirs = get_spec(name).config, get_spec(run_model).config
+    return all(mine.get(k) == v for k, v in theirs.items())
+
+
 def resolve(config):
     """(model name, overrides, objective kind, objective options, decoder, scale) from the config and run."""
     return resolve_run(config)[:6]
@@ -100,7 +110,8 @@ def resolve_run(config):
         raise ValueError(f"'{config.checkpoint}' is not a `ptdit train` checkpoint: pass the model name "
                          f"(e.g. --model DiT-XL/2 or SiT-XL/2) and, if needed, --objective")
     name = config.model or run["model"]
-    overrides = {**(run["model_overrides"] if run and name == run["model"] else {}), **config.model_overrides}
+    inherit = run and (name == run["model"] or same_shape(name, run["model"]))
+    overrides = {**(run["model_overrides"] if inherit else {}), **config.model_overrides}
     if config.objective:
         kind, options = config.objective, dict(config.objective_options)
     elif run:

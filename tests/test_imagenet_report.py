@@ -62,8 +62,34 @@ def test_columns_and_order(imagenet):
     assert list(table[0]) == IMAGENET_COLUMNS
     assert IMAGENET_COLUMNS[:11] == ["dataset", "scale", "feature_extractor", "model", "objective", "train_steps",
                                      "sampler", "sample_steps", "cfg", "params_M", "gflops"]
-    assert [(r["model"], r["objective"]) for r in table] == [(m, o) for m, o, _ in RUNS]
-    assert all(r["feature_extractor"] == "small-cnn" and r["scale"] == "default" for r in table)
+    ours = [r for r in table if r["kind"] == "measured"]
+    assert [(r["model"], r["objective"]) for r in ours] == [(m, o) for m, o, _ in RUNS]
+    assert table[:len(ours)] == ours                            # ours first, the reference rows after
+    assert all(r["feature_extractor"] == "small-cnn" and r["scale"] == "default" for r in ours)
+
+
+def test_reference_rows_are_paper_only_with_their_source(imagenet):
+    _, _, table = imagenet
+    refs = {r["model"]: r for r in table if r["kind"] == "paper_only"}
+    assert {"DiT-XL/2", "DiT-XL/2-G", "SiT-XL/2", "SiT-XL/2-G", "MDT-XL/2-G", "MDTv2-XL/2-G", "VAR-d16",
+            "VAR-d30"} <= set(refs)
+    for r in refs.values():
+        assert r["fid"] == "" and r["gflops"] == "" and r["eval_json"] == ""   # nothing measured by us
+        assert r["source"] and r["source"] == r["paper_source"]
+        assert math.isfinite(float(r["paper_fid"]))
+    # DiT paper Table 2: 9.62 without guidance, 2.27 at cfg 1.5; 118.6 GFLOPs
+    assert [float(refs[m]["paper_fid"]) for m in ("DiT-XL/2", "DiT-XL/2-G")] == [9.62, 2.27]
+    assert float(refs["DiT-XL/2-G"]["cfg"]) == 1.5 and float(refs["DiT-XL/2"]["paper_gflops"]) == 118.6
+    assert "Table 2" in refs["DiT-XL/2"]["source"]
+    # VAR publishes no GFLOPs comparable with one DiT forward: the cell stays empty
+    assert all(refs[m]["paper_gflops"] == "" for m in refs if m.startswith(("VAR", "MDT")))
+    assert float(refs["VAR-d16"]["paper_params_M"]) == 310.0
+
+
+def test_markdown_header_names_our_scale_only(imagenet):
+    tmp, _, _ = imagenet
+    text = (tmp / "table_imagenet.md").read_text()
+    assert "Scale: default;" in text and "paper_only" in text and "| VAR-d30 |" in text
 
 
 def test_paper_values_beside_ours(imagenet):
@@ -80,7 +106,7 @@ def test_paper_values_beside_ours(imagenet):
 
 def test_costs_are_the_model_as_trained(imagenet):
     _, _, table = imagenet
-    for r in table:
+    for r in (r for r in table if r["kind"] == "measured"):
         params, gflops = model_gflops(r["model"], **SMALL)
         assert float(r["params_M"]) == pytest.approx(params / 1e6, rel=1e-3)
         assert float(r["gflops"]) == pytest.approx(gflops, rel=1e-3)

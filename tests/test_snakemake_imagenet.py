@@ -35,11 +35,14 @@ def ci_run(tmp_path_factory):
 
 
 def test_table_imagenet_has_every_row_measured_and_finite(ci_run):
-    rows = read_table(ci_run / "results" / "table_imagenet.csv")
+    table = read_table(ci_run / "results" / "table_imagenet.csv")
+    rows = [r for r in table if r["kind"] == "measured"]
     keys = [(r["model"], r["objective"], r["train_steps"]) for r in rows]
     assert keys == [("DiT-S/2", "ddpm", "30"), ("DiT-S/2", "ddpm", "0"), ("SiT-S/2", "sit", "30"),
                     ("PT-DiT/S-Class", "ddpm", "30"), ("PT-DiT/S-Class", "sit", "30"),
-                    ("Agent-DiT-S/2", "ddpm", "30"), ("DAM-S/2-n64", "sit", "30")]
+                    ("Agent-DiT-S/2", "ddpm", "30"), ("DAM-S/2-n64", "sit", "30"),
+                    ("DiT-S/2-ToMe0.25", "ddpm", "30"), ("DiT-S/2-ToMe0.5", "ddpm", "30")]
+    assert {r["model"] for r in table if r["kind"] == "paper_only"} >= {"MDT-XL/2-G", "VAR-d30", "DiT-XL/2-G"}
     for row in rows:
         assert row["scale"] == "ci" and row["feature_extractor"].startswith("small-cnn")
         for name in METRICS + ("params_M", "gflops"):
@@ -49,6 +52,11 @@ def test_table_imagenet_has_every_row_measured_and_finite(ci_run):
     assert float(by_key[("PT-DiT/S-Class", "sit", "30")]["paper_fid"]) == pytest.approx(55.05)
     # measured GFLOPs of the models as trained: PT-DiT's windows make it cheaper than DiT at equal width
     assert float(by_key[("PT-DiT/S-Class", "ddpm", "30")]["gflops"]) < float(by_key[("DiT-S/2", "ddpm", "30")]["gflops"])
+    # token merging on the DiT row's checkpoint (no run of its own): fewer GFLOPs as the ratio grows
+    dit, tome25, tome50 = (float(by_key[(m, "ddpm", "30")]["gflops"]) for m in ("DiT-S/2", "DiT-S/2-ToMe0.25", "DiT-S/2-ToMe0.5"))
+    assert dit > tome25 > tome50
+    assert not os.path.exists(ci_run / "results" / "runs" / "standin" / "DiT-S_2-ToMe0.25")
+    assert by_key[("DiT-S/2-ToMe0.25", "ddpm", "30")]["paper_fid"] == ""
     for name in ("fid_vs_gflops", "training_loss"):
         assert (ci_run / "results" / "figures" / f"{name}.png").stat().st_size > 1000
     assert "not ImageNet" in (ci_run / "results" / "table_imagenet.md").read_text()

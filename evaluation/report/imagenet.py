@@ -26,7 +26,7 @@ import io
 import json
 import math
 
-from evaluation.report.paper_quality import ABLATION_RECIPE, DEFAULTS, SWITCHES, normalise, paper_ablation, paper_row
+from evaluation.report.paper_quality import ABLATION_RECIPE, DEFAULTS, SWITCHES, normalise, paper_ablation, paper_row, reference_rows
 from ptdit.atomic import atomic_text
 
 METRICS = ("fid", "sfid", "is", "precision", "recall")
@@ -34,7 +34,7 @@ PAPER_COLUMNS = ["paper_params_M", "paper_gflops", "paper_fid", "paper_sfid", "p
                  "paper_recall", "paper_train_steps", "paper_source"]
 IMAGENET_COLUMNS = (["dataset", "scale", "feature_extractor", "model", "objective", "train_steps", "sampler",
                      "sample_steps", "cfg", "params_M", "gflops", *METRICS, "num_samples"] + PAPER_COLUMNS
-                    + ["model_overrides", "eval_json"])
+                    + ["model_overrides", "eval_json", "kind", "source"])
 ABLATION_COLUMNS = (["group", "setting", "model", "overrides", "dataset", "scale", "feature_extractor", "objective",
                      "train_steps", "sampler", "sample_steps", "cfg", "params_M", "gflops", *METRICS, "num_samples",
                      "paper_fid", "paper_gflops", "paper_params_M", "paper_source", "eval_json"])
@@ -102,20 +102,27 @@ def check_rows(rows, required=("model", "objective", "eval_json")):
 # --- the ImageNet table -----------------------------------------------------------------------------
 def imagenet_row(row):
     out = measured_columns(row)
+    out.update(kind="measured", source="measured by this suite")
     out["model_overrides"] = json.dumps(row.get("model_overrides") or {}, sort_keys=True)
     out.update(paper_row(row["model"], row["objective"], row.get("train_steps")))
     return out
 
 
-def build_imagenet_table(rows, out_csv, out_md):
-    """Write table_imagenet.csv and its .md; returns the table rows (input order kept)."""
+def build_imagenet_table(rows, out_csv, out_md, reference=True):
+    """Write table_imagenet.csv and its .md; returns the table rows: ours in input order (kind measured),
+    then, with reference=True, the published ImageNet-256 rows of paper_quality.REFERENCE (kind
+    paper_only: their numbers sit in the paper_* columns, the measured ones are empty)."""
     check_rows(rows)
-    table = [imagenet_row(r) for r in rows]
+    measured = [imagenet_row(r) for r in rows]
+    table = measured + (reference_rows() if reference else [])
     write_csv(table, IMAGENET_COLUMNS, out_csv)
     md_columns = [c for c in IMAGENET_COLUMNS if c not in ("dataset", "scale", "feature_extractor", "paper_source",
-                                                         "model_overrides", "eval_json")]
+                                                         "model_overrides", "eval_json", "source")]
     notes = [f"paper_* columns: {s}" for s in sorted({r["paper_source"] for r in table if r.get("paper_source")})]
-    write_md(table, md_columns, out_md, "Class-conditional image generation", notes)
+    if reference:
+        notes.append("kind paper_only: published ImageNet-256 numbers of models we did not run (MDT, VAR, DiT-XL/2 "
+                     "and SiT-XL/2 with and without CFG), in the paper_* columns; source: the table named above")
+    write_md(table, md_columns, out_md, "Class-conditional image generation", notes, header_rows=measured)
     return table
 
 
@@ -207,8 +214,9 @@ def scale_header(table):
     return line
 
 
-def write_md(table, columns, path, title, notes=()):
-    lines = [f"# {title}", "", scale_header(table), ""]
+def write_md(table, columns, path, title, notes=(), header_rows=None):
+    """header_rows: the rows whose scale and extractor the header names (default: all)."""
+    lines = [f"# {title}", "", scale_header(header_rows if header_rows is not None else table), ""]
     lines += [f"- {note}" for note in notes]
     lines += ["", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in table:

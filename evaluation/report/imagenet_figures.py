@@ -9,6 +9,7 @@ SiT interpolant); ours are filled, the paper's hollow, as in evaluation/efficien
 
 import csv
 import os
+import textwrap
 
 import matplotlib
 
@@ -142,12 +143,37 @@ def ours_panel(ax, table):
     ax.set_ylabel(f"FID ({extractor} features)")
 
 
-def paper_panel(ax, table):
+def reference_points(references):
+    """The paper_only rows that publish GFLOPs (DiT-XL/2, SiT-XL/2): VAR has no per-forward GFLOPs and
+    MDT's could not be checked, so they stay in the table only."""
+    points = []
+    for row in references:
+        gflops, fid = number(row.get("paper_gflops")), number(row.get("paper_fid"))
+        if gflops is None or fid is None:
+            continue
+        cfg = number(row.get("cfg"))
+        guided = f", cfg {cfg:g}" if cfg and cfg > 1 else ""
+        points.append((row, f"{row['model']} [ref{guided}]", gflops, fid))
+    return points
+
+
+def paper_panel(ax, table, references=()):
     points = []
     for row, label, gflops, fid in paper_points(table):
         st = style(row["model"], row["objective"])
         ax.plot([gflops], [fid], ls="none", ms=8, mfc="none", mew=1.5, mec=st["color"], marker=st["marker"])
         points.append((gflops, fid, label, st["color"]))
+    # Reference rows: hollow as every published point, a diamond for guided sampling (cfg > 1).
+    for row, label, gflops, fid in reference_points(references):
+        st = style(row["model"], row["objective"])
+        guided = (number(row.get("cfg")) or 1) > 1
+        ax.plot([gflops], [fid], ls="none", ms=8, mfc="none", mew=1.5, mec=st["color"],
+                marker="D" if guided else st["marker"])
+        points.append((gflops, fid, label, st["color"]))
+    unplotted = sorted({r["model"] for r in references} - {p[0]["model"] for p in reference_points(references)})
+    if unplotted:
+        text = textwrap.fill("table only (no comparable GFLOPs published): " + ", ".join(unplotted), 95)
+        ax.text(0.01, 0.01, text, fontsize=6.5, color="0.4", transform=ax.transAxes, va="bottom")
     if not points:
         ax.text(0.5, 0.5, "the paper reports none of these models", ha="center", va="center",
                 transform=ax.transAxes, color="0.4")
@@ -156,7 +182,7 @@ def paper_panel(ax, table):
         pad_x(ax, [p[0] for p in points])
         pad_y(ax, [p[1] for p in points])
         label_points(ax, points)
-    ax.set_title("paper: ImageNet-256, FID-50K (Inception), no CFG", fontsize=10)
+    ax.set_title("paper: ImageNet-256, FID-50K (Inception); [ref] = reference rows", fontsize=10)
     ax.set_xlabel("GFLOPs per forward at 256 px (as published)")
     ax.set_ylabel("FID-50K")
 
@@ -170,7 +196,8 @@ def legend(fig, table):
     handles += [plt.Line2D([], [], ls="none", marker=m, color="0.35", label=f"{o} objective")
                 for o, m in OBJECTIVE_MARKERS.items()]
     handles += [plt.Line2D([], [], ls="none", marker="o", color="0.35", label="ours (filled)"),
-                plt.Line2D([], [], ls="none", marker="o", mfc="none", mec="0.35", label="paper (hollow)")]
+                plt.Line2D([], [], ls="none", marker="o", mfc="none", mec="0.35", label="paper (hollow)"),
+                plt.Line2D([], [], ls="none", marker="D", mfc="none", mec="0.35", label="reference, cfg > 1")]
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
 
 
@@ -179,9 +206,11 @@ def fid_vs_gflops_figure(table, out_dir):
     lives in another feature space, so on one axis the paper's points and ours would sit in opposite
     corners and invite a comparison of values that means nothing. Side by side, with the same colours
     and shapes, the reader compares what does carry over: the ordering of the models."""
+    references = [r for r in table if r.get("kind") == "paper_only"]
+    table = [r for r in table if r.get("kind") != "paper_only"]
     fig, (ours, paper) = plt.subplots(1, 2, figsize=(13, 5.2))
     ours_panel(ours, table)
-    paper_panel(paper, table)
+    paper_panel(paper, table, references)
     for ax in (ours, paper):
         ax.grid(True, which="major", alpha=0.3)
     legend(fig, table)

@@ -8,6 +8,10 @@ guidance `cfg`, and evaluates. `variant` names an ablation switch on top of the 
     results/runs/{dataset}/{model}/{objective}/{variant}/s{steps}/final.pt        (+ checkpoints/)
     results/samples/{dataset}/{model}/{objective}/{variant}/s{steps}/{sampler}{n}_cfg{cfg}.npz
     results/eval/{dataset}/{model}/{objective}/{variant}/s{steps}/{sampler}{n}_cfg{cfg}.json
+
+Token-merging rows (config `imagenet.tome`, issue 16) sample the checkpoint of the table row they name
+with ToMe-DiT (baselines/tome.py) at each ratio: no training of their own, `_tome{ratio}` after the
+sample name, and the model name `<DiT name>-ToMe<ratio>` (registered for ratios 0.25 and 0.5).
 """
 
 from dataclasses import dataclass, field
@@ -27,10 +31,12 @@ class Row:
     cfg: float
     variant: str = "base"
     overrides: dict = field(default_factory=dict, compare=False, hash=False)
+    tome_ratio: float = 0.0      # > 0: sample the run of `run_model` with token merging at this ratio
+    run_model: str = ""          # the trained model whose run this row samples; "" = model
 
     @property
     def run_key(self):
-        return (model_slug(self.model), self.objective, self.variant, int(self.train_steps))
+        return (model_slug(self.run_model or self.model), self.objective, self.variant, int(self.train_steps))
 
     def stem(self, dataset):
         model, objective, variant, steps = self.run_key
@@ -40,7 +46,8 @@ class Row:
         return f"results/runs/{self.stem(dataset)}"
 
     def sample_name(self):
-        return f"{self.sampler}{self.sample_steps}_cfg{format_cfg(self.cfg)}"
+        tome = f"_tome{self.tome_ratio:g}" if self.tome_ratio else ""
+        return f"{self.sampler}{self.sample_steps}_cfg{format_cfg(self.cfg)}{tome}"
 
     def samples(self, dataset):
         return f"results/samples/{self.stem(dataset)}/{self.sample_name()}.npz"
@@ -88,8 +95,30 @@ def make_row(spec, section, variant="base", extra=None):
 
 
 def table_rows(section):
-    """Rows of results/table_imagenet.csv, in config order."""
-    return [make_row(spec, section) for spec in section["rows"]]
+    """Rows of results/table_imagenet.csv, in config order, then the token-merging rows."""
+    return [make_row(spec, section) for spec in section["rows"]] + tome_rows(section)
+
+
+def tome_model(model, ratio):
+    """'DiT-S/2', 0.25 -> 'DiT-S/2-ToMe0.25' (ptdit/registry.py)."""
+    return f"{model}-ToMe{float(ratio):g}"
+
+
+def tome_rows(section):
+    """ToMe at each ratio on the checkpoint of the table row that `imagenet.tome` names (its model,
+    objective, no train_steps of its own): the same run, sampled with merging."""
+    tome = section.get("tome")
+    if not tome or not tome.get("ratios"):
+        return []
+    matches = [spec for spec in section["rows"] if (spec["model"], spec["objective"]) == (tome["model"], tome["objective"])
+               and "train_steps" not in spec]
+    if not matches:
+        raise ValueError(f"imagenet.tome names {tome['model']} / {tome['objective']}, which is not a row of imagenet.rows "
+                         f"(without train_steps); add that row or change imagenet.tome's model/objective")
+    base = make_row(matches[0], section)
+    return [Row(model=tome_model(base.model, r), objective=base.objective, train_steps=base.train_steps,
+                sampler=base.sampler, sample_steps=base.sample_steps, cfg=base.cfg, overrides=base.overrides,
+                tome_ratio=float(r), run_model=base.model) for r in tome["ratios"]]
 
 
 def ablation_rows(section):
@@ -115,6 +144,8 @@ def run_index(section):
     """run_key -> Row, checking that rows sharing a run agree on its overrides."""
     index = {}
     for row in table_rows(section) + ablation_rows(section):
+        if row.tome_ratio:
+            continue             # samples another row's run
         known = index.setdefault(row.run_key, row)
         if known.overrides != row.overrides:
             raise ValueError(f"two rows train {'/'.join(map(str, row.run_key))} with different overrides "
@@ -128,8 +159,8 @@ def report_rows(rows, section):
     dataset = section["dataset"]
     return [{"model": r.model, "objective": r.objective, "train_steps": r.train_steps, "sampler": r.sampler,
              "sample_steps": r.sample_steps, "cfg": r.cfg, "eval_json": r.eval_json(dataset),
-             "run_dir": r.run_dir(dataset), "model_overrides": r.overrides, "dataset": dataset,
-             "scale": section["scale"]} for r in rows]
+             "run_dir": None if r.tome_ratio else r.run_dir(dataset),   # ToMe rows: the DiT row plots the run
+             "model_overrides": r.overrides, "dataset": dataset, "scale": section["scale"]} for r in rows]
 
 
 def missing_paths(section):

@@ -3,7 +3,7 @@
 
 from snakemake.exceptions import WorkflowError
 
-from evaluation.report.imagenet_plan import ablation_rows, missing_paths, report_rows, run_index, table_rows
+from evaluation.report.imagenet_plan import ablation_rows, missing_paths, report_rows, run_index, table_rows, tome_model
 from evaluation.report import video_plan
 from evaluation.efficiency.point_files import model_from_slug, point_filename
 
@@ -101,6 +101,14 @@ def overrides_args(wildcards):
     import shlex
 
     return " ".join(f"-m {shlex.quote(f'{k}={json.dumps(v)}')}" for k, v in run_row(wildcards).overrides.items())
+
+
+def tome_args(wildcards):
+    """A `_tome0.25` sample: ToMe-DiT with the run's weights (same keys; ptdit sample keeps the run's
+    overrides for a model of the same shape)."""
+    if not wildcards.tome:
+        return ""
+    return f"--model '{tome_model(model_from_slug(wildcards.model), wildcards.tome[len('_tome'):])}'"
 
 
 def rows_yaml(rows):

@@ -11,6 +11,7 @@ wildcard_constraints:
     sampler="ddpm|ddim|sde|ode",
     nsteps="[0-9]+",
     cfg="[0-9.]+",
+    tome="(_tome[0-9.]+)?",
 
 
 rule prepare_standin:
@@ -125,9 +126,10 @@ rule sample:
     input:
         "results/runs/{dataset}/{model}/{objective}/{variant}/s{steps}/final.pt",
     output:
-        "results/samples/{dataset}/{model}/{objective}/{variant}/s{steps}/{sampler}{nsteps}_cfg{cfg}.npz",
+        "results/samples/{dataset}/{model}/{objective}/{variant}/s{steps}/{sampler}{nsteps}_cfg{cfg}{tome}.npz",
     params:
         launch=launcher("sample"),
+        tome=tome_args,
         num=IMAGENET["sample"]["num_samples"],
         batch=IMAGENET["sample"]["batch_size"],
     threads: IMAGENET["sample"].get("threads", 1)
@@ -136,22 +138,22 @@ rule sample:
     conda:
         "../envs/ptdit.yaml"
     log:
-        "logs/{dataset}/sample/{model}_{objective}_{variant}_s{steps}_{sampler}{nsteps}_cfg{cfg}.log",
+        "logs/{dataset}/sample/{model}_{objective}_{variant}_s{steps}_{sampler}{nsteps}_cfg{cfg}{tome}.log",
     benchmark:
-        "logs/{dataset}/sample/{model}_{objective}_{variant}_s{steps}_{sampler}{nsteps}_cfg{cfg}.tsv"
+        "logs/{dataset}/sample/{model}_{objective}_{variant}_s{steps}_{sampler}{nsteps}_cfg{cfg}{tome}.tsv"
     shell:
         "OMP_NUM_THREADS={threads} {params.launch} sample {input} {output} --num-samples {params.num} "
         "--batch-size {params.batch} --num-steps {wildcards.nsteps} --sampler {wildcards.sampler} "
-        "--cfg-scale {wildcards.cfg} --labels balanced > {log} 2>&1"
+        "--cfg-scale {wildcards.cfg} --labels balanced {params.tome} > {log} 2>&1"
 
 
 rule evaluate:
     input:
-        samples="results/samples/{dataset}/{model}/{objective}/{variant}/s{steps}/{sampler}{nsteps}_cfg{cfg}.npz",
+        samples="results/samples/{dataset}/{model}/{objective}/{variant}/s{steps}/{sampler}{nsteps}_cfg{cfg}{tome}.npz",
         extractor=extractor_input,
         reference=reference_path(),
     output:
-        "results/eval/{dataset}/{model}/{objective}/{variant}/s{steps}/{sampler}{nsteps}_cfg{cfg}.json",
+        "results/eval/{dataset}/{model}/{objective}/{variant}/s{steps}/{sampler}{nsteps}_cfg{cfg}{tome}.json",
     params:
         extractor=extractor_args,
         device="cuda" if IMAGENET["sample"].get("gpus", 0) else "cpu",
@@ -161,7 +163,7 @@ rule evaluate:
     conda:
         "../envs/ptdit.yaml"
     log:
-        "logs/{dataset}/eval/{model}_{objective}_{variant}_s{steps}_{sampler}{nsteps}_cfg{cfg}.log",
+        "logs/{dataset}/eval/{model}_{objective}_{variant}_s{steps}_{sampler}{nsteps}_cfg{cfg}{tome}.log",
     shell:
         "ptdit evaluate {input.samples} --reference {input.reference} {params.extractor} --device {params.device} "
         "--cache-dir results/reference/cache --out {output} > {log} 2>&1"
