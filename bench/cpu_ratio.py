@@ -19,8 +19,8 @@ import time
 
 import torch
 
-from evaluation.flops import model_gflops
-from evaluation.profile import build, environment, inference_step, training_step
+from evaluation.efficiency.flops import model_gflops
+from evaluation.efficiency.profile import build, environment, inference_step, training_step
 
 REQUIRED = 0.85
 

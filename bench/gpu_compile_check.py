@@ -11,7 +11,7 @@ import time
 
 import torch
 
-from evaluation.profile import build, make_inputs
+from evaluation.efficiency.profile import build, make_inputs
 
 MODELS = ["DiT-B/2", "PT-DiT/B-Class"]
 

@@ -20,7 +20,7 @@ import time
 
 import torch
 
-from evaluation.profile import profile_point
+from evaluation.efficiency.profile import profile_point
 
 MODELS = ["DiT-S/2", "DAM-S/2-n64", "PT-DiT/S-Class", "DiT-B/2", "DAM-B/2-n64", "PT-DiT/B-Class"]
 RESOLUTIONS = [256, 512, 1024]

@@ -1,11 +1,11 @@
 """Time the ADM-protocol feature extraction on synthetic 256x256 images (images/s).
 
 Run from the checkout: PYTHONPATH=. python3 bench/gpu_metrics.py [--quick] [--device cuda]
-Needs torch and numpy only (not torch-fidelity): the InceptionV3 is evaluation/inception.py's,
+Needs torch and numpy only (not torch-fidelity): the InceptionV3 is evaluation/metrics/inception.py's,
 randomly initialised (same architecture and cost as the real weights). Rows:
 - inception fp32: the network alone, TF32 off (the protocol's setting);
 - inception tf32: the same with TF32 on, for comparison only (not used for reported metrics);
-- extract+stats:  evaluation.extract.extract, i.e. the network plus the streamed float64 statistics
+- extract+stats:  evaluation.metrics.extract.extract, i.e. the network plus the streamed float64 statistics
                   (pool and spatial) on the CPU, as evaluate_samples runs it;
 - prc 10k x 50k:  precision/recall distances for ADM's sizes (10k reference, 50k samples, 2048-d).
 From the images/s an estimate for 50,000 samples is printed. Finishes in well under 5 minutes on one H100.
@@ -18,9 +18,9 @@ import time
 import numpy as np
 import torch
 
-from evaluation.extract import exact_fp32, extract
-from evaluation.inception import InceptionV3, calibrate_random_inception
-from evaluation.precision_recall import precision_recall
+from evaluation.metrics.extract import exact_fp32, extract
+from evaluation.metrics.inception import InceptionV3, calibrate_random_inception
+from evaluation.metrics.precision_recall import precision_recall
 
 
 def sync(device):

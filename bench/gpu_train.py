@@ -17,7 +17,7 @@ import time
 import torch
 
 import ptdit
-from evaluation.flops import count_flops
+from evaluation.efficiency.flops import count_flops
 from ptdit.diffusion import create_diffusion
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

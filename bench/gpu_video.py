@@ -20,8 +20,8 @@ import time
 import torch
 
 import ptdit
-from evaluation.flops import count_flops
-from evaluation.profile import is_oom, time_calls, training_step
+from evaluation.efficiency.flops import count_flops
+from evaluation.efficiency.profile import is_oom, time_calls, training_step
 
 ATTENTIONS = ("Full3D-{size}/2-Video", "Factorized-{size}/2-Video", "PT-DiT/{size}-Video")
 # (pixels, frames, training batch): the rebuttal's 256x256x16, then long clips at 512 px.

@@ -11,7 +11,7 @@ import itertools
 
 import torch
 
-from evaluation.flops import count_flops, count_params
+from evaluation.efficiency.flops import count_flops, count_params
 from ptdit.pt_dit import PTDiT, PTDiTConfig
 
 # name: (params, {input_size: GFLOPs}) from the rebuttal (pt-dit.md).

@@ -41,7 +41,7 @@ class CaptionEmbedder(nn.Module):
 
     def forward(self, text, batch):
         # Anything but (B, tokens, channels) T5 features means "no caption": the generic zoo tools
-        # (evaluation/flops.py, `ptdit models`) call every model with DiT's (x, t, y), and this
+        # (evaluation/efficiency/flops.py, `ptdit models`) call every model with DiT's (x, t, y), and this
         # keeps their count right (the null caption costs what a caption does).
         if text is None or text.dim() != 3:
             text = self.y_embedding.unsqueeze(0).repeat(batch, 1, 1)
@@ -115,7 +115,7 @@ class TextDiffusionTransformer(DiffusionTransformer):
             self.pos_embed.data.copy_(sincos_table(hidden, self.grid).unsqueeze(0))
 
     def example_inputs(self, batch, device):
-        """(x, t, text): latents, timesteps, T5 features (evaluation/profile.py uses this)."""
+        """(x, t, text): latents, timesteps, T5 features (evaluation/efficiency/profile.py uses this)."""
         cfg = self.config
         x = torch.randn(batch, *cfg.input_shape, device=device)
         t = torch.randint(0, 1000, (batch,), device=device).float()

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from baselines.agent_attention import AgentAttention
 from baselines.agent_dit import AgentDiT, AgentDiTConfig
-from evaluation.flops import model_gflops
+from evaluation.efficiency.flops import model_gflops
 from ptdit import create_model
 
 

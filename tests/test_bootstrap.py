@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from evaluation.bootstrap import fid_interval, fid_replicates, frechet_batch, mean_interval, resample_counts, weighted_stats
-from evaluation.class_accuracy import class_accuracy
-from evaluation.frechet import frechet_distance
+from evaluation.metrics.bootstrap import fid_interval, fid_replicates, frechet_batch, mean_interval, resample_counts, weighted_stats
+from evaluation.metrics.class_accuracy import class_accuracy
+from evaluation.metrics.frechet import frechet_distance
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors, a busy machine
 

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from baselines.dam import DAM, DAMConfig
 from baselines.mediator_attention import MediatorAttention
-from evaluation.flops import model_gflops
+from evaluation.efficiency.flops import model_gflops
 from ptdit import create_model
 
 # (mediator count, params in M, GFLOPs) of DAM S/2 at 256 px, as published.

@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 
 import ptdit
-from evaluation.flops import count_params, model_gflops
+from evaluation.efficiency.flops import count_params, model_gflops
 from ptdit.checkpoint import load_weights
 from tests.conftest import randomize
 

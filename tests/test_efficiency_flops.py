@@ -1,9 +1,9 @@
-"""The GFLOPs counter (evaluation/flops.py) against multiply-adds counted by hand on tiny modules."""
+"""The GFLOPs counter (evaluation/efficiency/flops.py) against multiply-adds counted by hand on tiny modules."""
 
 import torch
 import torch.nn as nn
 
-from evaluation.flops import count_flops, model_gflops
+from evaluation.efficiency.flops import count_flops, model_gflops
 from ptdit.embeddings import PatchEmbed
 from ptdit.layers import Attention
 from ptdit.window_attention import WindowAttention

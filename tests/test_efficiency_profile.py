@@ -1,4 +1,4 @@
-"""evaluation/profile.py and `ptdit profile`: points, JSON, a sweep that survives bad points."""
+"""evaluation/efficiency/profile.py and `ptdit profile`: points, JSON, a sweep that survives bad points."""
 
 import json
 import os
@@ -6,7 +6,7 @@ import os
 import pytest
 import torch
 
-import evaluation.profile as profile
+import evaluation.efficiency.profile as profile
 from ptdit.cli import main
 
 TINY = {"depth": 1, "hidden_size": 64, "num_heads": 2}     # seconds, not minutes, on a CPU

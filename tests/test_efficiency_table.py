@@ -4,12 +4,12 @@ import csv
 
 import pytest
 
-from evaluation.attention_cost import attention_cost_pct
-from evaluation.efficiency_table import COLUMNS, build_rows, claim_rows, write_tables
-from evaluation.paper_numbers import NUMBERS, paper_values
-from evaluation.profile import profile_point, write_json_atomic
+from evaluation.efficiency.attention_cost import attention_cost_pct
+from evaluation.efficiency.profile import profile_point, write_json_atomic
+from evaluation.efficiency.table import COLUMNS, build_rows, claim_rows, write_tables
+from evaluation.report.paper_efficiency import NUMBERS, paper_values
 
-# The list, written out again so that paper_numbers.py cannot silently lose one.
+# The list, written out again so that paper_efficiency.py cannot silently lose one.
 EXPECTED = {
     ("DiT-S/2", 256): 6.06, ("DiT-B/2", 256): 23.01, ("DiT-L/2", 256): 80.71, ("DiT-XL/2", 256): 118.64,
     ("DiT-B/2", 512): 106.5, ("DiT-B/2", 1024): 650.2,

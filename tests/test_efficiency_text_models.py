@@ -2,7 +2,7 @@
 
 import pytest
 
-from evaluation.profile import build, make_inputs, profile_point
+from evaluation.efficiency.profile import build, make_inputs, profile_point
 
 TINY = {"depth": 1, "hidden_size": 64, "num_heads": 2}
 
@@ -19,7 +19,7 @@ def test_text_model_forward_and_backward(name):
 
 
 def test_pixart_matches_fig2_without_attention_matmuls():
-    # The paper's 142.8 GFLOPs leaves the attention matmuls out (evaluation/flop_breakdown.py).
+    # The paper's 142.8 GFLOPs leaves the attention matmuls out (evaluation/efficiency/flop_breakdown.py).
     point = profile_point("PixArt-alpha-0.6B", 256, timing=False)
     assert point["gflops_no_attention"] == pytest.approx(142.8, rel=2e-3)
     assert point["gflops"] > point["gflops_no_attention"]

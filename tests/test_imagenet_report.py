@@ -7,11 +7,11 @@ import math
 
 import pytest
 
-from evaluation.flops import model_gflops
-from evaluation.imagenet_figures import make_imagenet_figures, moving_average
-from evaluation.imagenet_report import ABLATION_COLUMNS, IMAGENET_COLUMNS, build_ablation_table, build_imagenet_table
-from evaluation.paper_quality import paper_ablation, paper_row
-from evaluation.report_cli import add_parser
+from evaluation.efficiency.flops import model_gflops
+from evaluation.report.imagenet import ABLATION_COLUMNS, IMAGENET_COLUMNS, build_ablation_table, build_imagenet_table
+from evaluation.report.imagenet_figures import make_imagenet_figures, moving_average
+from evaluation.report.paper_quality import paper_ablation, paper_row
+from ptdit.cli.report import add_parser
 
 SMALL = {"depth": 2, "hidden_size": 64, "num_heads": 2, "in_channels": 3}
 RUNS = [("DiT-S/2", "ddpm", 30.0), ("PT-DiT/S-Class", "ddpm", 28.0), ("PT-DiT/S-Class", "sit", 25.0),
@@ -132,7 +132,7 @@ def test_paper_lookups():
     assert paper_row("DAM-S/2-n16", "sit")["paper_fid"] == 54.55
     assert paper_row("SiT-XL/2", "sit", train_steps=400_000)["paper_fid"] == 17.2
     assert paper_row("DiT-XL/2", "ddpm")["paper_fid"] == 9.62          # the rebuttal's 7M-step row first
-    assert paper_row("DiT-B/2", "ddpm")["paper_gflops"] == 23.01        # borrowed from paper_numbers.py
+    assert paper_row("DiT-B/2", "ddpm")["paper_gflops"] == 23.01        # borrowed from paper_efficiency.py
     assert paper_row("DiT-S/2", "sit") == {}
     assert paper_ablation("modules", "no_tcm")["paper_fid"] == 69.07
     assert paper_ablation("compression_ratio", "1,8,8")["paper_fid"] == 20.43

@@ -6,7 +6,7 @@ import torch
 
 open_clip = pytest.importorskip("open_clip")
 
-from evaluation.clipsim import MODEL, clipsim, load_clip  # noqa: E402
+from evaluation.metrics.clipsim import MODEL, clipsim, load_clip  # noqa: E402
 
 
 def test_clipsim_is_mean_raw_cosine_over_frames(tmp_path):

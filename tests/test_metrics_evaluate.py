@@ -6,8 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from evaluation.evaluate import evaluate_samples
-from evaluation.small_classifier import SmallClassifier, load_small_classifier, save_small_classifier, train_small_classifier
+from evaluation.extractors.small_classifier import (
+    SmallClassifier,
+    load_small_classifier,
+    save_small_classifier,
+    train_small_classifier,
+)
+from evaluation.metrics.evaluate import evaluate_samples
 
 
 def stripes(n, vertical, seed):

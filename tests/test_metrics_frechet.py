@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from scipy import linalg
 
-from evaluation import frechet
-from evaluation.frechet import RunningStats, frechet_distance
+from evaluation.metrics import frechet
+from evaluation.metrics.frechet import RunningStats, frechet_distance
 
 
 def eigvals_fid(mu1, s1, mu2, s2):

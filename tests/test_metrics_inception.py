@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from evaluation.evaluate import evaluate_samples
-from evaluation.inception import (
+from evaluation.metrics.evaluate import evaluate_samples
+from evaluation.metrics.inception import (
     WEIGHTS_ENV,
     WEIGHTS_FILE,
     WEIGHTS_URL,

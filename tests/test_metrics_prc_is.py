@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from evaluation.inception_score import inception_score
-from evaluation.precision_recall import knn_radii, precision_recall
+from evaluation.metrics.inception_score import inception_score
+from evaluation.metrics.precision_recall import knn_radii, precision_recall
 
 
 def test_identical_sets_give_full_precision_and_recall():

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import ptdit
-from evaluation.flops import model_gflops
+from evaluation.efficiency.flops import model_gflops
 from ptdit.proxy_tokens import extract_proxies
 from ptdit.window_attention import ShiftedWindowAttention, WindowAttention
 from tests.conftest import randomize

@@ -3,7 +3,7 @@
 import numpy as np
 from PIL import Image
 
-from evaluation.sample_grid import grid_array, main
+from evaluation.report.sample_grid import grid_array, main
 
 
 def test_grid_rows_are_classes(tmp_path):

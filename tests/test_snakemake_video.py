@@ -1,4 +1,4 @@
-"""The video DAG (workflows/rules/video.smk): its plan (evaluation/video_plan.py), lint, the dry runs of
+"""The video DAG (workflows/rules/video.smk): its plan (evaluation/report/video_plan.py), lint, the dry runs of
 the default and the paper config (unset paths named, then the full DAG), and the CI config end to end
 for both tables (UCF-101 and MSR-VTT stand-ins, 16 frames, pf = 4 temporal windows, one-block models)."""
 
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import yaml
 
-from evaluation import video_plan
+from evaluation.report import video_plan
 from tests.test_snakemake_efficiency import ROOT, SNAKEMAKE, lints_about, snakemake
 
 CI_CONFIG = os.path.join(ROOT, "tests", "video_ci.yaml")

@@ -12,10 +12,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from evaluation.efficiency_figures import make_figures
-from evaluation.efficiency_table import write_tables
-from evaluation.flops import model_gflops
-from evaluation.video_efficiency import FusedAttention, SavedTensors, count_sweep, count_video_point, video_point_filename
+from evaluation.efficiency.figures import make_figures
+from evaluation.efficiency.flops import model_gflops
+from evaluation.efficiency.table import write_tables
+from evaluation.efficiency.video import FusedAttention, SavedTensors, count_sweep, count_video_point, video_point_filename
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = {"depth": 1, "hidden_size": 32, "num_heads": 2}

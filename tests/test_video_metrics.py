@@ -7,13 +7,19 @@ import numpy as np
 import pytest
 import torch
 
-from evaluation import evaluate, frechet, fvd, video_evaluate
-from evaluation.clipsim import frame_caption_cosine
-from evaluation.frechet import RunningStats, frechet_distance
-from evaluation.small_classifier import SmallClassifier, save_small_classifier
-from evaluation.video_evaluate import VideoExtractors, evaluate_videos, video_is
-from evaluation.video_extractor import VideoClassifier, accuracy, load_video_classifier, save_video_classifier, train_video_classifier
-from evaluation.video_reference import make_video_reference, read_conditions, reference_order, write_video_npz
+from evaluation.extractors.small_classifier import SmallClassifier, save_small_classifier
+from evaluation.extractors.video_classifier import (
+    VideoClassifier,
+    accuracy,
+    load_video_classifier,
+    save_video_classifier,
+    train_video_classifier,
+)
+from evaluation.metrics import evaluate, frechet, fvd, video_evaluate
+from evaluation.metrics.clipsim import frame_caption_cosine
+from evaluation.metrics.frechet import RunningStats, frechet_distance
+from evaluation.metrics.video_evaluate import VideoExtractors, evaluate_videos, video_is
+from evaluation.metrics.video_reference import make_video_reference, read_conditions, reference_order, write_video_npz
 
 
 def moving_squares(labels, frames=16, size=32, seed=0):
@@ -143,7 +149,7 @@ def test_video_classifier_trains_and_separates_classes(tmp_path, one_thread):
 
 def test_standin_clip_with_minilm_scores_matching_captions_higher(tmp_path, one_thread):
     pytest.importorskip("sentence_transformers")
-    from evaluation.video_clip import MiniLMText, load_video_clip, retrieval_accuracy, save_video_clip, train_video_clip
+    from evaluation.extractors.video_clip import MiniLMText, load_video_clip, retrieval_accuracy, save_video_clip, train_video_clip
 
     captions = ["a red square moves to the right", "a green square moves to the right",
                 "a blue square moves to the right"]
@@ -252,8 +258,8 @@ def test_evaluate_videos_errors_name_file_and_fix(networks, tmp_path):
 
 
 def test_cli_choices_match_the_library():
-    from evaluation import video_evaluate_cli as cli
     from ptdit.cli import build_parser
+    from ptdit.cli import video_evaluate as cli
 
     assert cli.FVD_EXTRACTORS == video_evaluate.FVD_EXTRACTORS and cli.IS_EXTRACTORS == video_evaluate.IS_EXTRACTORS
     assert cli.FID_EXTRACTORS == video_evaluate.FID_EXTRACTORS and cli.CLIP_MODELS == video_evaluate.CLIP_MODELS

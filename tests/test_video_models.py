@@ -10,8 +10,8 @@ import torch
 
 import ptdit
 from baselines.factorized_attention import SpatialAttention, TemporalAttention
-from evaluation.flop_breakdown import count_flops_by_op, split_attention
-from evaluation.flops import example_inputs
+from evaluation.efficiency.flop_breakdown import count_flops_by_op, split_attention
+from evaluation.efficiency.flops import example_inputs
 from tests.conftest import randomize
 from tests.test_pt_dit import changed_tokens, expected_neighbours
 

@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from evaluation.paper_video import attention_of, paper_video_row
-from evaluation.video_report import build_video_table
+from evaluation.report.paper_video import attention_of, paper_video_row
+from evaluation.report.video import build_video_table
 
 TINY = {"depth": 1, "hidden_size": 48, "num_heads": 2, "input_size": 16, "in_channels": 3, "num_frames": 8}
 CLASS = dict(TINY, num_classes=7)

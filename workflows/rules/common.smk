@@ -1,11 +1,11 @@
 # Helpers of the rules: which points the config asks for, and each point's command-line options.
-# Naming lives in the library (evaluation/profile.py), so the rules and the CLI agree on file names.
+# Naming lives in the library (evaluation/efficiency/profile.py), so the rules and the CLI agree on file names.
 
 from snakemake.exceptions import WorkflowError
 
-from evaluation.imagenet_plan import ablation_rows, missing_paths, report_rows, run_index, table_rows
-from evaluation import video_plan
-from evaluation.point_files import model_from_slug, point_filename
+from evaluation.report.imagenet_plan import ablation_rows, missing_paths, report_rows, run_index, table_rows
+from evaluation.report import video_plan
+from evaluation.efficiency.point_files import model_from_slug, point_filename
 
 EFFICIENCY = config["efficiency"]
 FIGURE_NAMES = ["gflops_vs_resolution", "memory_vs_resolution", "throughput_vs_resolution"]
@@ -141,7 +141,7 @@ def reference_path(wildcards=None):
     return IMAGENET["reference"] or f"results/reference/{DATASET}/val.npz"
 
 
-# --- the video comparison (video.smk): rows, files and options in evaluation/video_plan.py ---
+# --- the video comparison (video.smk): rows, files and options in evaluation/report/video_plan.py ---
 VIDEO = config["video"]
 VIDEO_RUNS = video_plan.run_index(VIDEO)
 video_plan.check_counts(VIDEO)

@@ -2,13 +2,13 @@
 # point, then the table and the figures (helpers in common.smk).
 # Video (issue 8, config efficiency.video, optional): the three attentions against frame count, one
 # counting job per model on the meta device (GFLOPs + activation estimates), and one measured job per
-# CUDA point where a GPU is wanted (evaluation/video_efficiency.py).
+# CUDA point where a GPU is wanted (evaluation/efficiency/video.py).
 
-from evaluation.point_files import model_slug
+from evaluation.efficiency.point_files import model_slug
 
 VIDEO_EFFICIENCY = EFFICIENCY.get("video")
 VIDEO_FIGURE_NAMES = ["gflops_vs_frames", "memory_vs_frames"]
-# Point files as evaluation/video_efficiency.py names them: MODEL_PXxFRAMES.json. Counted: every
+# Point files as evaluation/efficiency/video.py names them: MODEL_PXxFRAMES.json. Counted: every
 # (model, resolution, frames); measured: the CUDA subset, where a GPU is wanted.
 VIDEO_POINTS = []
 if VIDEO_EFFICIENCY:
@@ -63,7 +63,7 @@ if VIDEO_EFFICIENCY:
         conda:
             "../envs/ptdit.yaml"
         shell:
-            "python -m evaluation.video_efficiency count --model '{params.model}' {params.settings} --threads 1 "
+            "python -m evaluation.efficiency.video count --model '{params.model}' {params.settings} --threads 1 "
             "--out-dir results/efficiency/video-cpu-fp32 > {log} 2>&1"
 
 
@@ -88,7 +88,7 @@ if VIDEO_EFFICIENCY:
         conda:
             "../envs/ptdit.yaml"
         shell:
-            "python -m evaluation.video_efficiency point --model '{params.model}' --resolution {wildcards.px} "
+            "python -m evaluation.efficiency.video point --model '{params.model}' --resolution {wildcards.px} "
             "--frames {wildcards.frames} --device cuda --dtype {wildcards.dtype} {params.settings} --out {output} > {log} 2>&1"
 
 
@@ -105,5 +105,5 @@ rule efficiency_table:
     conda:
         "../envs/ptdit.yaml"
     shell:
-        "(python -m evaluation.efficiency_table {input} --out {output.table} --claims {output.claims} && "
-        "python -m evaluation.efficiency_figures {output.table} --out-dir results/figures) > {log} 2>&1"
+        "(python -m evaluation.efficiency.table {input} --out {output.table} --claims {output.claims} && "
+        "python -m evaluation.efficiency.figures {output.table} --out-dir results/figures) > {log} 2>&1"

@@ -1,6 +1,6 @@
 # The ImageNet comparison (issue 6): prepare data -> encode once -> feature network and reference ->
 # train -> sample -> evaluate -> report. Which rows exist, and where their files live, is decided in
-# evaluation/imagenet_plan.py; each rule is one `ptdit` command.
+# evaluation/report/imagenet_plan.py; each rule is one `ptdit` command.
 
 wildcard_constraints:
     dataset="[^/]+",

@@ -1,7 +1,7 @@
 # The video comparison (issue 8): for UCF-101 (class models) and MSR-VTT (text models): stand-in (or the
 # user's copy) -> encode once -> stand-in feature networks and the reference clips -> train per row ->
 # sample -> evaluate -> results/table_{ucf101,msrvtt}.csv. Which rows exist, where their files live and
-# each stage's options: evaluation/video_plan.py; each rule is one `ptdit` command.
+# each stage's options: evaluation/report/video_plan.py; each rule is one `ptdit` command.
 #
 # Runs, samples and evaluations live in results/{runs,samples,eval}/video/{dataset}/...: one level more
 # than the ImageNet rules' patterns, so no file matches a rule of both comparisons.

@@ -1,0 +1,113 @@
+"""evaluate_samples: FID, sFID, IS, precision/recall of an ADM-format sample .npz, written to one JSON.
+
+The protocol is ADM's evaluator (openai/guided-diffusion evaluations/evaluator.py): FID on pool
+features against the reference statistics, sFID on spatial features, IS over 10 splits of the
+sample logits, precision/recall with k = 3 against the reference images' pool features. Only the
+feature network is swappable (Inception for the paper scale, the small stand-in classifier for the
+embedded default); its name and weights checksum go into the result.
+"""
+
+import time
+
+from evaluation.metrics.extract import extract
+from evaluation.metrics.feature_extractor import FeatureExtractor
+from evaluation.metrics.frechet import frechet_distance
+from evaluation.metrics.inception_score import check_split_count, inception_score
+from evaluation.metrics.npz_images import check_images, open_npz_array
+from evaluation.metrics.precision_recall import precision_recall
+from evaluation.metrics.reference import load_reference
+from ptdit.atomic import atomic_json
+
+METRICS = ("fid", "sfid", "is", "prc")
+EXTRACTORS = ("inception", "small-cnn")
+
+
+def build_extractor(extractor="inception", weights=None):
+    """A FeatureExtractor from a name and a local weights path (or an instance, returned as is)."""
+    if isinstance(extractor, FeatureExtractor):
+        return extractor
+    if extractor == "inception":
+        from evaluation.metrics.inception import load_inception
+
+        return load_inception(weights)
+    if extractor == "small-cnn":
+        from evaluation.extractors.small_classifier import load_small_classifier
+
+        if not weights:
+            raise ValueError("extractor 'small-cnn' needs its weights file (--extractor-weights PATH)")
+        return load_small_classifier(weights)
+    raise ValueError(f"unknown feature extractor {extractor!r}; choose one of {EXTRACTORS}")
+
+
+def parse_metrics(metrics):
+    """'fid,sfid' or ['fid', 'sfid'] -> a validated tuple."""
+    names = metrics.split(",") if isinstance(metrics, str) else list(metrics)
+    names = tuple(m.strip().lower() for m in names if m.strip())
+    unknown = [m for m in names if m not in METRICS]
+    if unknown or not names:
+        raise ValueError(f"unknown metrics {unknown or names}; choose from {','.join(METRICS)}")
+    return names
+
+
+def evaluate_samples(samples_npz, reference=None, metrics=METRICS, extractor="inception", extractor_weights=None,
+                     batch_size=100, device="cpu", out_json=None, cache_dir=None, image_size=None, is_splits=10,
+                     prc_k=3):
+    """Evaluate samples_npz (arr_0 = uint8 [N, H, W, 3]) and return (and optionally write) the results.
+
+    reference: ADM reference .npz, .npz of images, or image folder (needed for fid/sfid/prc).
+    metrics: any of fid, sfid, is, prc, as a tuple or a comma-separated string.
+    extractor: 'inception' | 'small-cnn' | a FeatureExtractor; extractor_weights: its local file
+        (for inception, else $PTDIT_INCEPTION_WEIGHTS).
+    image_size: the expected sample size (e.g. 256); by default that of the reference images.
+    cache_dir: where computed reference statistics are cached by content hash.
+    """
+    start = time.time()
+    metrics = parse_metrics(metrics)
+    samples_npz = str(samples_npz)
+    needs_reference = [m for m in metrics if m != "is"]
+    if needs_reference and reference is None:
+        raise ValueError(f"metrics {needs_reference} need a reference (--reference PATH)")
+    with open_npz_array(samples_npz, "arr_0") as arr:
+        where = f"samples {samples_npz} [arr_0]"
+        check_images(arr.shape, arr.dtype, where, image_size)
+        if "is" in metrics:
+            check_split_count(len(arr), is_splits, where)
+        model = build_extractor(extractor, extractor_weights)
+        if model.input_size is not None:
+            check_images(arr.shape, arr.dtype, f"{where} for extractor {model.name}", model.input_size)
+        ref = None
+        if needs_reference:
+            ref = load_reference(reference, model, cache_dir, need_features="prc" in metrics, batch_size=batch_size,
+                                 device=device)
+            if image_size is None and ref.image_size is not None:
+                check_images(arr.shape, arr.dtype, f"{where} vs reference {ref.ref_id}", ref.image_size)
+        got = extract(model, arr.batches(batch_size), len(arr), device, keep_pool="prc" in metrics,
+                      keep_logits="is" in metrics, desc="samples")
+
+    result = {}
+    if "fid" in metrics:
+        result["fid"] = frechet_distance(*got.pool_stats.mu_sigma(), *ref.pool)
+    if "sfid" in metrics:
+        result["sfid"] = frechet_distance(*got.spatial_stats.mu_sigma(), *ref.spatial)
+    if "is" in metrics:
+        result["is"], result["is_std"] = inception_score(got.logits, is_splits)
+    if "prc" in metrics:
+        result["precision"], result["recall"] = precision_recall(ref.pool_features, got.pool_features, prc_k,
+                                                                 device=device)
+    result.update(
+        num_samples=got.count,
+        samples=samples_npz,
+        image_size=int(arr.shape[1]),
+        feature_extractor=model.name,
+        feature_extractor_sha256=model.weights_sha256,
+        reference=ref.ref_id if ref else None,
+        reference_stats=ref.stats_source if ref else None,
+        protocol={"evaluator": "ADM (guided-diffusion evaluations/evaluator.py)", "is_splits": is_splits,
+                  "prc_k": prc_k, "num_reference_images": None if ref is None or ref.pool_features is None
+                  else int(len(ref.pool_features))},
+        device=str(device),
+        wall_time_s=round(time.time() - start, 3),
+    )
+    if out_json:
+        atomic_json(out_json, result)
+    return result

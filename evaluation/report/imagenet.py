@@ -1,0 +1,216 @@
+"""results/table_imagenet.csv and results/table_ablation.csv (+ .md renderings): one row per trained and
+evaluated model, our measured numbers beside the paper's (evaluation/report/paper_quality.py).
+
+A row (a dict, as the Snakemake report rule writes it to rows.yaml):
+    model: PT-DiT/S-Class          # registered name (ptdit.list_models())
+    objective: sit                 # ddpm | sit
+    train_steps: 2000
+    sampler: sde                   # as the sample step ran it
+    sample_steps: 50
+    cfg: 1.0
+    eval_json: results/eval/....json   # evaluation/metrics/evaluate.py output
+    run_dir: results/runs/...      # optional: its log.csv feeds the training-loss figure
+    model_overrides: {depth: 4, hidden_size: 96, ...}   # the model as trained (params/GFLOPs use it)
+    dataset: imagenet-standin
+    scale: default                 # default | paper
+Ablation rows may also give `group` and `setting`; otherwise they are read off the overrides.
+
+The measured params and GFLOPs are those of the model as trained (overrides applied), at the trained
+input size; the paper_* values are the paper's, for the same model name at the paper's scale. At the
+default scale the FIDs are Fréchet distances in a small stand-in classifier's feature space, so the
+.md header says which scale and which feature extractor produced them.
+"""
+
+import csv
+import io
+import json
+import math
+
+from evaluation.report.paper_quality import ABLATION_RECIPE, DEFAULTS, SWITCHES, normalise, paper_ablation, paper_row
+from ptdit.atomic import atomic_text
+
+METRICS = ("fid", "sfid", "is", "precision", "recall")
+PAPER_COLUMNS = ["paper_params_M", "paper_gflops", "paper_fid", "paper_sfid", "paper_is", "paper_precision",
+                 "paper_recall", "paper_train_steps", "paper_source"]
+IMAGENET_COLUMNS = (["dataset", "scale", "feature_extractor", "model", "objective", "train_steps", "sampler",
+                     "sample_steps", "cfg", "params_M", "gflops", *METRICS, "num_samples"] + PAPER_COLUMNS
+                    + ["model_overrides", "eval_json"])
+ABLATION_COLUMNS = (["group", "setting", "model", "overrides", "dataset", "scale", "feature_extractor", "objective",
+                     "train_steps", "sampler", "sample_steps", "cfg", "params_M", "gflops", *METRICS, "num_samples",
+                     "paper_fid", "paper_gflops", "paper_params_M", "paper_source", "eval_json"])
+GROUP_ORDER = ("(a)", "(b)", "similarity", "(c)", "(d)", "full")
+
+
+# --- reading what the earlier stages wrote ----------------------------------------------------------
+def read_eval(path):
+    """The metrics of one eval JSON; a missing or non-finite metric stops with the file's name."""
+    with open(path) as f:
+        result = json.load(f)
+    missing = [m for m in METRICS if m not in result]
+    if missing:
+        raise ValueError(f"eval JSON {path} has no {', '.join(missing)} (evaluate with --metrics fid,sfid,is,prc)")
+    bad = [f"{m}={result[m]!r}" for m in METRICS if not _finite(result[m])]
+    if bad:
+        raise ValueError(f"eval JSON {path} has non-finite metrics: {', '.join(bad)}")
+    return result
+
+
+def _finite(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+_COST_CACHE = {}
+
+
+def measured_cost(model, overrides):
+    """(params_M, GFLOPs) of the model as trained. Cached: ablation rows repeat one shape."""
+    from evaluation.efficiency.flops import model_gflops
+
+    key = (model, json.dumps(overrides or {}, sort_keys=True))
+    if key not in _COST_CACHE:
+        params, gflops = model_gflops(model, **(overrides or {}))
+        _COST_CACHE[key] = (params / 1e6, gflops)
+    return _COST_CACHE[key]
+
+
+def _sig(value, digits=4):
+    """Four significant digits: stand-in models have GFLOPs of 0.001, paper models of 100."""
+    return None if value is None else float(f"{value:.{digits}g}")
+
+
+def measured_columns(row):
+    """The columns every table shares: the run's recipe, its cost, its metrics."""
+    result = read_eval(row["eval_json"])
+    params_M, gflops = measured_cost(row["model"], row.get("model_overrides"))
+    out = {key: row.get(key) for key in ("dataset", "scale", "model", "objective", "train_steps", "sampler",
+                                         "sample_steps", "cfg", "eval_json")}
+    out.update(feature_extractor=result.get("feature_extractor"), params_M=_sig(params_M), gflops=_sig(gflops),
+               num_samples=result.get("num_samples"))
+    out.update({m: _sig(result[m], 5) for m in METRICS})
+    return out
+
+
+def check_rows(rows, required=("model", "objective", "eval_json")):
+    if not isinstance(rows, list) or not rows:
+        raise ValueError("rows must be a non-empty list of dicts (model, objective, eval_json, ...)")
+    for i, row in enumerate(rows):
+        missing = [k for k in required if not row.get(k)]
+        if missing:
+            raise ValueError(f"row {i} ({row.get('model', '?')}) lacks {', '.join(missing)}")
+
+
+# --- the ImageNet table -----------------------------------------------------------------------------
+def imagenet_row(row):
+    out = measured_columns(row)
+    out["model_overrides"] = json.dumps(row.get("model_overrides") or {}, sort_keys=True)
+    out.update(paper_row(row["model"], row["objective"], row.get("train_steps")))
+    return out
+
+
+def build_imagenet_table(rows, out_csv, out_md):
+    """Write table_imagenet.csv and its .md; returns the table rows (input order kept)."""
+    check_rows(rows)
+    table = [imagenet_row(r) for r in rows]
+    write_csv(table, IMAGENET_COLUMNS, out_csv)
+    md_columns = [c for c in IMAGENET_COLUMNS if c not in ("dataset", "scale", "feature_extractor", "paper_source",
+                                                         "model_overrides", "eval_json")]
+    notes = [f"paper_* columns: {s}" for s in sorted({r["paper_source"] for r in table if r.get("paper_source")})]
+    write_md(table, md_columns, out_md, "Class-conditional image generation", notes)
+    return table
+
+
+# --- the ablation table (paper Table 2) -------------------------------------------------------------
+def ablation_switch(model, overrides):
+    """(switch, value) that this row changes from the full model, or (None, None) for the full model.
+    Read off the built config, so a default left implicit (compression_ratio None) still counts."""
+    from ptdit import get_spec
+
+    overrides = overrides or {}
+    config = get_spec(model).build_config(**overrides)
+    if not hasattr(config, "proxy_mode"):
+        raise ValueError(f"ablation row {model}: Table 2 ablates PT-DiT models, not {type(config).__name__}")
+    defaults = dict(DEFAULTS)
+    # The full model's windows are whatever gives 64 of them on this grid ((1,2,2) on 16x16 tokens).
+    defaults["compression_ratio"] = tuple(get_spec(model).build_config(
+        **{**overrides, "compression_ratio": None}).window)
+    current = {s: getattr(config, s) for s in SWITCHES if s != "compression_ratio"}
+    current["compression_ratio"] = tuple(config.window)
+    changed = [(s, normalise(s, v)) for s, v in current.items() if normalise(s, v) != defaults[s]]
+    if len(changed) > 1:
+        raise ValueError(f"ablation row {model} {overrides} changes {len(changed)} switches {changed}; "
+                         "a Table 2 row changes one")
+    return changed[0] if changed else (None, None)
+
+
+def ablation_row(row):
+    overrides = row.get("model_overrides") or {}
+    out = measured_columns(row)
+    switch, value = ablation_switch(row["model"], overrides)
+    paper = paper_ablation(switch, value) if switch else paper_ablation("modules", "full")
+    out.update(paper)
+    if switch is None:   # the full model is the reference row of every group
+        out.update(group="full", setting="full model (mean proxy, cross-attention, (1,2,2))")
+    elif not paper:      # a setting the paper did not run
+        out.update(group=f"other ({switch})", setting=f"{switch} = {value}")
+    out["overrides"] = json.dumps(overrides, sort_keys=True)
+    for key in ("group", "setting"):
+        if row.get(key):
+            out[key] = row[key]
+    return out
+
+
+def group_rank(group):
+    return GROUP_ORDER.index(group) if group in GROUP_ORDER else len(GROUP_ORDER)
+
+
+def build_ablation_table(rows, out_csv, out_md):
+    """Write table_ablation.csv and its .md, rows ordered (a), (b), similarity, (c), (d), full model."""
+    check_rows(rows)
+    table = sorted((ablation_row(r) for r in rows), key=lambda r: group_rank(r["group"]))
+    write_csv(table, ABLATION_COLUMNS, out_csv)
+    md_columns = [c for c in ABLATION_COLUMNS if c not in ("dataset", "scale", "feature_extractor", "objective",
+                                                         "paper_source", "eval_json")]
+    recipe = ", ".join(f"{k} {v}" for k, v in ABLATION_RECIPE.items())
+    notes = [f"paper_* columns: PT-DiT v2 Table 2 and the rebuttal's similarity row ({recipe}); "
+             "the full model (FID 19.30) is the reference of every group"]
+    write_md(table, md_columns, out_md, "Ablations of PT-DiT (paper Table 2)", notes)
+    return table
+
+
+# --- writing ----------------------------------------------------------------------------------------
+def _cell(value):
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def write_csv(table, columns, path):
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for row in table:
+        writer.writerow([_cell(row.get(c)) for c in columns])
+    atomic_text(str(path), buffer.getvalue())
+
+
+def scale_header(table):
+    """The line that keeps stand-in numbers from being read as ImageNet-256 / Inception numbers."""
+    def values(key):
+        return ", ".join(sorted({str(r.get(key)) for r in table}))
+    line = (f"**Scale: {values('scale')}; dataset: {values('dataset')}; feature extractor: "
+            f"{values('feature_extractor')}.**")
+    if any(r.get("scale") != "paper" or r.get("feature_extractor") != "inception" for r in table):
+        line += (" These are not ImageNet-256 FID-50K numbers: the measured metrics use the data and feature "
+                 "network named here, so compare rankings with the paper_* columns, not values.")
+    return line
+
+
+def write_md(table, columns, path, title, notes=()):
+    lines = [f"# {title}", "", scale_header(table), ""]
+    lines += [f"- {note}" for note in notes]
+    lines += ["", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in table:
+        lines.append("| " + " | ".join(_cell(row.get(c)).replace("|", "/") for c in columns) + " |")
+    atomic_text(str(path), "\n".join(lines) + "\n")
