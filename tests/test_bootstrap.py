@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from evaluation.metrics.bootstrap import fid_interval, fid_replicates, frechet_batch, mean_interval, resample_counts, weighted_stats
+from evaluation.metrics.bootstrap import (fid_interval, fid_replicates, fid_replicates_fixed, frechet_batch, mean_interval,
+                                        resample_counts, weighted_stats)
 from evaluation.metrics.class_accuracy import class_accuracy
 from evaluation.metrics.frechet import frechet_distance
 
@@ -61,3 +62,13 @@ def test_mean_interval_covers_a_known_rate():
     hits = sum(lo <= 0.3 <= hi for lo, hi in
                (mean_interval(np.random.default_rng(t).random(200) < 0.3, seed=t) for t in range(50)))
     assert hits >= 45
+
+
+def test_fixed_reference_replicates_equal_the_covariance_path():
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(20, 30)), 1.3 * rng.normal(size=(500, 30)) + 0.2
+    mu2, s2 = y.mean(0), np.cov(y, rowvar=False)
+    counts = resample_counts(20, 4, torch.Generator().manual_seed(0))
+    mu1, s1 = weighted_stats(x, counts)
+    want = frechet_batch(mu1, s1, torch.as_tensor(mu2).expand_as(mu1), torch.as_tensor(s2).expand_as(s1)).numpy()
+    assert fid_replicates_fixed(x, mu2, s2, counts).numpy() == pytest.approx(want, rel=1e-6)

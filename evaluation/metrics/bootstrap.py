@@ -101,13 +101,42 @@ def fid_interval(features, reference_features, estimate, replicates=DEFAULT_REPL
     return max(low, 0.0), high
 
 
-def fid_interval_fixed_reference(features, mu_ref, sigma_ref, estimate, replicates=DEFAULT_REPLICATES, seed=0,
-                                 level=LEVEL):
-    """Interval of FID against precomputed reference statistics (ADM's reference batch): samples resampled only."""
-    mu1, s1 = weighted_stats(features, resample_counts(len(features), replicates, _generator(seed)))
+def fid_replicates_fixed(x, mu_ref, sigma_ref, counts, chunk=8):
+    """FID of every replicate of x (N, D) against fixed statistics (ADM's precomputed reference, or a
+    reference whose features were not kept), from N x N matrices: with Z the weighted, centred rows,
+    tr sqrtm(s1 s_ref) is the sum of the square roots of the eigenvalues of Z s_ref Z^T."""
+    x = torch.as_tensor(np.asarray(x), dtype=torch.float64)
     mu2 = torch.as_tensor(np.asarray(mu_ref), dtype=torch.float64)
     s2 = torch.as_tensor(np.asarray(sigma_ref), dtype=torch.float64)
-    low, high = basic_interval(estimate, frechet_batch(mu1, s1, mu2.expand_as(mu1), s2.expand_as(s1)).numpy(), level)
+    n = len(x)
+    k, p, xm = x @ x.T, x @ s2 @ x.T, x @ mu2
+    out = []
+    for w in counts.split(chunk):
+        mu1sq = ((w @ k) * w).sum(1) / n ** 2
+        tr1 = (w @ torch.diagonal(k) - n * mu1sq) / (n - 1)
+        dist2 = mu1sq - 2 * (w @ xm) / n + mu2 @ mu2
+        pw = w @ p / n                                  # (r, N): x_i^T s2 mu1
+        q = (pw * w).sum(1) / n                         # mu1^T s2 mu1
+        centred = p[None] - pw[:, :, None] - pw[:, None, :] + q[:, None, None]
+        a = w.sqrt()[:, :, None] * centred * w.sqrt()[:, None, :] / (n - 1)
+        nuclear = torch.linalg.eigvalsh(a).clamp_min(0).sqrt().sum(-1)
+        out.append(dist2 + tr1 + torch.trace(s2) - 2 * nuclear)
+    return torch.cat(out)
+
+
+def fid_interval_fixed_reference(features, mu_ref, sigma_ref, estimate, replicates=DEFAULT_REPLICATES, seed=0,
+                                 level=LEVEL):
+    """Interval of FID against fixed reference statistics: the samples resampled only."""
+    counts = resample_counts(len(features), replicates, _generator(seed))
+    d, n = np.shape(features)[1], len(features)
+    if 4 * d <= n:  # few dimensions
+        mu1, s1 = weighted_stats(features, counts)
+        mu2 = torch.as_tensor(np.asarray(mu_ref), dtype=torch.float64).expand_as(mu1)
+        s2 = torch.as_tensor(np.asarray(sigma_ref), dtype=torch.float64).expand_as(s1)
+        values = frechet_batch(mu1, s1, mu2, s2)
+    else:
+        values = fid_replicates_fixed(features, mu_ref, sigma_ref, counts)
+    low, high = basic_interval(estimate, values.numpy(), level)
     return max(low, 0.0), high
 
 
