@@ -103,6 +103,17 @@ def overrides_args(wildcards):
     return " ".join(f"-m {shlex.quote(f'{k}={json.dumps(v)}')}" for k, v in run_row(wildcards).overrides.items())
 
 
+def shlex_quote(text):
+    import shlex
+
+    return shlex.quote(text)
+
+
+def row_label(row):
+    """The samples figure's label of a table row: model, objective, training steps."""
+    return f"{row.model} ({row.objective}, {row.train_steps} steps)"
+
+
 def rows_yaml(rows):
     """The rows file of `ptdit report-imagenet` / `report-ablation`, as text."""
     import yaml
