@@ -144,7 +144,8 @@ def mean_interval(values, replicates=DEFAULT_REPLICATES, seed=0, level=LEVEL):
     """Interval of the mean of per-point values (class accuracy, precision's and recall's indicators)."""
     v = torch.as_tensor(np.asarray(values), dtype=torch.float64)
     counts = resample_counts(len(v), replicates, _generator(seed))
-    return basic_interval(float(v.mean()), (counts @ v / len(v)).numpy(), level)
+    low, high = basic_interval(float(v.mean()), (counts @ v / len(v)).numpy(), level)
+    return max(low, float(v.min())), min(high, float(v.max()))  # a mean stays within its values (shares: [0, 1])
 
 
 def inception_score_interval(logits, estimate, splits=10, replicates=DEFAULT_REPLICATES, seed=0, level=LEVEL):
