@@ -27,6 +27,7 @@ from ptdit.diffusion import cfg_inputs, create_diffusion, drop_null_half
 from ptdit.transport import Sampler, Transport, create_transport
 
 OBJECTIVES = ("ddpm", "sit")
+FIXED_STEP_ODE = ("euler", "Euler", "heun2", "Heun", "midpoint", "rk4")  # torchdiffeq's fixed-grid methods
 
 
 def per_sample(generators, draw):
@@ -118,17 +119,18 @@ class DDPMObjective:
 
     def sample(self, model, noise, y, cfg_scale=1.0, num_steps=250, sampler=None, noise_fn=None,
                progress=False, guidance=None, **sampler_options):
-        """DiT sample_ddp.py: respaced to num_steps, clip_denoised=False. The per-step noise of
-        "ddpm" comes from the global RNG (the diffusion code has no noise hook: see noise_fn)."""
+        """DiT sample_ddp.py: respaced to num_steps, clip_denoised=False. noise_fn(x) replaces the per-step
+        noise of both loops (torch.randn_like(x) when None, as DiT): per-sample seeding makes a sample
+        independent of the batch it is drawn in."""
         sampler = sampler or self.default_sampler
         diffusion = create_diffusion(str(num_steps), **self.options)
         fn, z, kwargs = guided_inputs(model, noise, y, cfg_scale, guidance)
         if sampler == "ddpm":
             x = diffusion.p_sample_loop(fn, z.shape, z, clip_denoised=False, model_kwargs=kwargs,
-                                        progress=progress, device=z.device)
+                                        progress=progress, device=z.device, noise_fn=noise_fn)
         elif sampler == "ddim":
             x = diffusion.ddim_sample_loop(fn, z.shape, z, clip_denoised=False, model_kwargs=kwargs,
-                                           progress=progress, device=z.device, **sampler_options)
+                                           progress=progress, device=z.device, noise_fn=noise_fn, **sampler_options)
         else:
             raise ValueError(f"unknown ddpm sampler '{sampler}'; use 'ddpm' or 'ddim'")
         return drop_null_half(x, cfg_scale)
@@ -186,10 +188,22 @@ class SiTObjective:
         elif sampler == "ode":
             options = dict(sampling_method="dopri5", atol=1e-6, rtol=1e-3)
             options.update(sampler_options)
-            x = Sampler(self.transport).sample_ode(num_steps=num_steps, **options)(z, fn, **kwargs)[-1]
+            ode = Sampler(self.transport).sample_ode(num_steps=num_steps, **options)
+            if options["sampling_method"] not in FIXED_STEP_ODE and len(noise) > 1:
+                # An adaptive solver (torchdiffeq) picks its steps from an error norm over the whole batch,
+                # so a sample would depend on its batch-mates: each sample is integrated alone.
+                parts = [self.sample(model, noise[i:i + 1], _rows(y, i), cfg_scale, num_steps, sampler,
+                                     progress=progress, guidance=guidance, **sampler_options) for i in range(len(noise))]
+                return torch.cat(parts)
+            x = ode(z, fn, **kwargs)[-1]
         else:
             raise ValueError(f"unknown sit sampler '{sampler}'; use 'sde' or 'ode'")
         return drop_null_half(x, cfg_scale)
+
+
+def _rows(y, i):
+    """Sample i's condition: labels (N,) or a caption (text, mask)."""
+    return tuple(v[i:i + 1] for v in y) if isinstance(y, (tuple, list)) else y[i:i + 1]
 
 
 def make_objective(kind, **options):

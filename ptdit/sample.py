@@ -1,11 +1,11 @@
 """`ptdit sample`: samples in ADM's format (.npz: arr_0 uint8 [N, H, W, 3], arr_1 int64 labels).
 
 facebookresearch/DiT sample_ddp.py, made independent of the number of processes and resumable:
-- sample i's initial noise (and its SDE noise, and its label when labels are "uniform") comes from a
-  generator seeded by (seed, i); "balanced" labels are i mod num_classes;
-- the work is cut into shards of batch_size consecutive indices; shard k runs on process k mod W with
-  the global RNG seeded by (seed, k) (DDPM's ancestral noise comes from there), so the set is the same
-  for any number of processes, and a shard is one batch whatever W is;
+- sample i's initial noise, its per-step noise (DDPM's ancestral and DDIM's noise, the SDE's) and its
+  label when labels are "uniform" come from generators seeded by (seed, i); "balanced" labels are
+  i mod num_classes; adaptive ODE solvers integrate each sample alone (ptdit/objectives.py); so a
+  sample is the same for any batch size and any number of processes;
+- the work is cut into shards of batch_size consecutive indices; shard k runs on process k mod W;
 - shards are written atomically to <out>.shards/ and skipped when present (resume); rank 0 then
   streams them into <out> (temporary file + os.replace) and removes the shard folder.
 Decoding: VAE (z / scale) or pixel space, then DiT's clamp(127.5 * x + 128, 0, 255) to uint8.
@@ -41,7 +41,7 @@ from ptdit.atomic import atomic_text, atomic_write
 from ptdit.checkpoint import load_weights
 from ptdit.config import plain
 from ptdit.data.latents import SD_VAE_SCALE, load_vae
-from ptdit.data.order import SAMPLE_LABEL, SAMPLE_NOISE, SAMPLE_SDE, SAMPLE_SHARD, generator, seed_of
+from ptdit.data.order import SAMPLE_LABEL, SAMPLE_NOISE, SAMPLE_SDE, generator
 from ptdit.data.video_latents import EvalCaptions, decode_video, load_any_vae
 from ptdit.objectives import conditional_guidance, is_text_model, make_objective
 
@@ -171,13 +171,12 @@ def sample_shard(k, model, objective, vae, scale, config, device, decoder_kind="
     y, named = conditions_for(indices, config, model, captions)
     video, text = model.config.video, captions is not None
     guidance = conditional_guidance(model, model.config.in_channels) if (video or text) else None
-    sde_gens = [generator(config.seed, SAMPLE_SDE, i) for i in indices]
+    step_gens = [generator(config.seed, SAMPLE_SDE, i) for i in indices]  # every sampler's per-step noise
 
     def noise_fn(x):
-        n = torch.stack([torch.randn(x.shape[1:], generator=g) for g in sde_gens])
+        n = torch.stack([torch.randn(x.shape[1:], generator=g) for g in step_gens])
         return n.repeat(x.shape[0] // len(n), *([1] * (x.ndim - 1))).to(x)  # CFG doubles the batch
 
-    torch.manual_seed(seed_of(config.seed, SAMPLE_SHARD, k))  # DDPM's ancestral noise
     y = tuple(v.to(device) for v in y) if text else y.to(device)
     x = objective.sample(model, noise.to(device), y, cfg_scale=config.cfg_scale, num_steps=config.num_steps,
                          sampler=config.sampler, noise_fn=noise_fn, guidance=guidance, **config.sampler_options)

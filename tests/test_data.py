@@ -153,3 +153,18 @@ def test_batch_order_does_not_depend_on_world_size():
     assert sorted(seen[:10]) == list(range(10)) and sorted(seen[10:20]) == list(range(10))  # epochs
     resumed = StepBatches(10, 6, seed=3, start_step=3, end_step=5)
     assert list(resumed) == [one.batch(3), one.batch(4)]
+
+
+def test_unreadable_file_in_a_worker_is_one_line_naming_it(tmp_path, capsys):
+    """torch re-raises a worker's error as 'Caught UnreadableImage in DataLoader worker process 0' and a
+    traceback; the CLI prints the dataset's own one-line message."""
+    from ptdit.cli import main
+    split = tmp_path / "train"
+    write_jpeg(str(split / "n01" / "ok_0.JPEG"))
+    (split / "n01" / "zz_bad.JPEG").write_bytes((split / "n01" / "ok_0.JPEG").read_bytes()[:100])
+    assert main(["encode", str(split), str(tmp_path / "lat"), "--image-size", "16", "--num-workers", "1"]) == 2
+    err = capsys.readouterr().err.replace("\r", "\n")
+    lines = [line for line in err.splitlines() if line.strip() and not line.startswith("encode shards")]  # tqdm
+    assert len(lines) == 1, err
+    assert lines[0].startswith("ptdit encode: error: cannot read image '") and "zz_bad.JPEG" in lines[0]
+    assert "worker" not in err and "Traceback" not in err

@@ -60,6 +60,24 @@ def test_table_imagenet_has_every_row_measured_and_finite(ci_run):
     for name in ("fid_vs_gflops", "training_loss"):
         assert (ci_run / "results" / "figures" / f"{name}.png").stat().st_size > 1000
     assert "not ImageNet" in (ci_run / "results" / "table_imagenet.md").read_text()
+    for row in rows:  # issue 15: class accuracy on the stand-in CNN and an interval for every metric
+        assert 0 <= float(row["class_acc"]) <= 1 and not row["class_acc_note"]
+        for name in METRICS + ("class_acc",):
+            assert float(row[f"{name}_ci_low"]) <= float(row[f"{name}_ci_high"]), (row["model"], name)
+        assert 0 <= float(row["class_acc_ci_low"]) <= float(row["class_acc_ci_high"]) <= 1
+    for row in rows[1:]:
+        assert row["fid_vs_reference"] in ("", "overlaps") or row["fid_vs_reference"].startswith(("better", "worse"))
+    assert (ci_run / "results" / "figures" / "samples.png").stat().st_size > 1000
+    grids = list((ci_run / "results" / "samples").rglob("*.png"))
+    assert len(grids) == 7 + 3 and all(g.with_suffix(".npz").is_file() for g in grids)  # table + ablation rows
+
+
+def test_html_report(ci_run):
+    done = snakemake("--report", "results/report.html", "--cores", "2", "--configfile", CI_CONFIG, cwd=ci_run, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    page = (ci_run / "results" / "report.html").read_text(errors="replace")
+    for name in ("table_imagenet.csv", "fid_vs_gflops.png", "samples.png", "table_ablation.csv"):
+        assert name in page, name
 
 
 def test_table_ablation_rows(ci_run):

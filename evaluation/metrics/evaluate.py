@@ -5,16 +5,27 @@ features against the reference statistics, sFID on spatial features, IS over 10 
 sample logits, precision/recall with k = 3 against the reference images' pool features. Only the
 feature network is swappable (Inception for the paper scale, the small stand-in classifier for the
 embedded default); its name and weights checksum go into the result.
+
+Beside every metric m, a 95 % bootstrap interval m_ci_low, m_ci_high (evaluation/metrics/bootstrap.py,
+`bootstrap` replicates, 0 = none) from the features already extracted: FID resamples samples and reference
+features; sFID the samples against the reference's spatial statistics (its spatial features are not kept);
+IS, precision, class_acc the samples; recall the reference points. class_acc is the share of samples the
+extractor classifies as their conditioning label (arr_1), where the extractor's classes are the dataset's
+labels (the stand-in CNN); otherwise it is empty and class_acc_note says why.
 """
 
 import time
 
+import numpy as np
+
+from evaluation.metrics import bootstrap
+from evaluation.metrics.class_accuracy import correct
 from evaluation.metrics.extract import extract
 from evaluation.metrics.feature_extractor import FeatureExtractor
 from evaluation.metrics.frechet import frechet_distance
 from evaluation.metrics.inception_score import check_split_count, inception_score
 from evaluation.metrics.npz_images import check_images, open_npz_array
-from evaluation.metrics.precision_recall import precision_recall
+from evaluation.metrics.precision_recall import precision_recall_indicators
 from evaluation.metrics.reference import load_reference
 from ptdit.atomic import atomic_json
 
@@ -51,7 +62,7 @@ def parse_metrics(metrics):
 
 def evaluate_samples(samples_npz, reference=None, metrics=METRICS, extractor="inception", extractor_weights=None,
                      batch_size=100, device="cpu", out_json=None, cache_dir=None, image_size=None, is_splits=10,
-                     prc_k=3):
+                     prc_k=3, replicates=bootstrap.DEFAULT_REPLICATES, seed=0):
     """Evaluate samples_npz (arr_0 = uint8 [N, H, W, 3]) and return (and optionally write) the results.
 
     reference: ADM reference .npz, .npz of images, or image folder (needed for fid/sfid/prc).
@@ -77,23 +88,47 @@ def evaluate_samples(samples_npz, reference=None, metrics=METRICS, extractor="in
             check_images(arr.shape, arr.dtype, f"{where} for extractor {model.name}", model.input_size)
         ref = None
         if needs_reference:
-            ref = load_reference(reference, model, cache_dir, need_features="prc" in metrics, batch_size=batch_size,
-                                 device=device)
+            ref = load_reference(reference, model, cache_dir, need_features="prc" in metrics or replicates > 0,
+                                 batch_size=batch_size, device=device)
             if image_size is None and ref.image_size is not None:
                 check_images(arr.shape, arr.dtype, f"{where} vs reference {ref.ref_id}", ref.image_size)
-        got = extract(model, arr.batches(batch_size), len(arr), device, keep_pool="prc" in metrics,
-                      keep_logits="is" in metrics, desc="samples")
+        intervals = replicates > 0
+        got = extract(model, arr.batches(batch_size), len(arr), device, keep_pool="prc" in metrics or intervals,
+                      keep_logits=True, desc="samples", keep_spatial=intervals and "sfid" in metrics)
+        labels = sample_labels(samples_npz)
 
-    result = {}
+    result, ci = {}, {}
     if "fid" in metrics:
         result["fid"] = frechet_distance(*got.pool_stats.mu_sigma(), *ref.pool)
+        if intervals:
+            ci["fid"] = (bootstrap.fid_interval(got.pool_features, ref.pool_features, result["fid"], replicates, seed)
+                         if ref.stats_source.startswith("computed") else
+                         bootstrap.fid_interval_fixed_reference(got.pool_features, *ref.pool, result["fid"], replicates, seed))
     if "sfid" in metrics:
         result["sfid"] = frechet_distance(*got.spatial_stats.mu_sigma(), *ref.spatial)
+        if intervals:
+            ci["sfid"] = bootstrap.fid_interval_fixed_reference(got.spatial_features, *ref.spatial, result["sfid"],
+                                                                replicates, seed + 1)
     if "is" in metrics:
         result["is"], result["is_std"] = inception_score(got.logits, is_splits)
+        if intervals:
+            ci["is"] = bootstrap.inception_score_interval(got.logits, result["is"], is_splits, replicates, seed + 2)
     if "prc" in metrics:
-        result["precision"], result["recall"] = precision_recall(ref.pool_features, got.pool_features, prc_k,
+        inside_ref, inside_samples = precision_recall_indicators(ref.pool_features, got.pool_features, prc_k,
                                                                  device=device)
+        result["precision"], result["recall"] = float(inside_ref.mean()), float(inside_samples.mean())
+        if intervals:
+            ci["precision"] = bootstrap.mean_interval(inside_ref, replicates, seed + 3)
+            ci["recall"] = bootstrap.mean_interval(inside_samples, replicates, seed + 4)
+    note = class_acc_note(model, labels, got.logits)
+    result["class_acc"], result["class_acc_note"] = None, note
+    if note is None:
+        hits = correct(got.logits, labels)
+        result["class_acc"] = float(hits.mean())
+        if intervals:
+            ci["class_acc"] = bootstrap.mean_interval(hits, replicates, seed + 5)
+    for m, (low, high) in ci.items():
+        result[f"{m}_ci_low"], result[f"{m}_ci_high"] = low, high
     result.update(
         num_samples=got.count,
         samples=samples_npz,
@@ -103,11 +138,30 @@ def evaluate_samples(samples_npz, reference=None, metrics=METRICS, extractor="in
         reference=ref.ref_id if ref else None,
         reference_stats=ref.stats_source if ref else None,
         protocol={"evaluator": "ADM (guided-diffusion evaluations/evaluator.py)", "is_splits": is_splits,
-                  "prc_k": prc_k, "num_reference_images": None if ref is None or ref.pool_features is None
-                  else int(len(ref.pool_features))},
+                  "prc_k": prc_k,
+                  "bootstrap": {"replicates": replicates, "level": bootstrap.LEVEL, "seed": seed, "interval": "basic"},
+                  "num_reference_images": None if ref is None or ref.pool_features is None else int(len(ref.pool_features))},
         device=str(device),
         wall_time_s=round(time.time() - start, 3),
     )
     if out_json:
         atomic_json(out_json, result)
     return result
+
+
+def sample_labels(samples_npz):
+    """The conditioning labels (arr_1) of an ADM-format sample file, or None."""
+    with np.load(samples_npz, allow_pickle=False) as z:
+        return z["arr_1"] if "arr_1" in z.files else None
+
+
+def class_acc_note(model, labels, logits):
+    """None when class accuracy can be computed, else the reason it is empty."""
+    if labels is None:
+        return "the samples have no labels (arr_1)"
+    if not getattr(model, "dataset_classes", False):
+        return (f"feature extractor {model.name} does not classify the dataset's labels; class accuracy needs a "
+                f"classifier of the same classes (e.g. an ImageNet ResNet-50 from a local weights file)")
+    if logits.shape[1] <= int(labels.max()):
+        return f"labels reach {int(labels.max())} but {model.name} has {logits.shape[1]} classes"
+    return None

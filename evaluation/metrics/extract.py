@@ -21,6 +21,7 @@ class Extracted:
     spatial_stats: RunningStats
     pool_features: np.ndarray | None  # [N, pool_dim] float32, when kept
     logits: np.ndarray | None  # [N, num_classes] float32, when kept
+    spatial_features: np.ndarray | None = None  # [N, spatial_dim] float32, when kept (sFID's intervals)
 
 
 @contextmanager
@@ -35,17 +36,21 @@ def exact_fp32():
 
 
 @torch.no_grad()
-def extract(extractor, batches, total=None, device="cpu", keep_pool=False, keep_logits=False, desc="features"):
+def extract(extractor, batches, total=None, device="cpu", keep_pool=False, keep_logits=False, desc="features",
+            keep_spatial=False):
     extractor = extractor.to(device).float().eval()
     pool_stats, spatial_stats = RunningStats(extractor.pool_dim), RunningStats(extractor.spatial_dim)
-    pools, logits, count = [], [], 0
+    pools, logits, spatials, count = [], [], [], 0
     with exact_fp32(), tqdm(total=total, desc=desc, unit="img") as bar:
         for batch in batches:
             images = torch.from_numpy(np.require(batch, requirements=['C', 'W'])).to(device).permute(0, 3, 1, 2)
             feats = extractor(images)
             pool = feats.pool.float().cpu().numpy()
             pool_stats.update(pool)
-            spatial_stats.update(feats.spatial.float().cpu().numpy())
+            spatial = feats.spatial.float().cpu().numpy()
+            spatial_stats.update(spatial)
+            if keep_spatial:
+                spatials.append(spatial)
             if keep_pool:
                 pools.append(pool)
             if keep_logits:
@@ -58,4 +63,5 @@ def extract(extractor, batches, total=None, device="cpu", keep_pool=False, keep_
         spatial_stats=spatial_stats,
         pool_features=np.concatenate(pools) if keep_pool else None,
         logits=np.concatenate(logits) if keep_logits else None,
+        spatial_features=np.concatenate(spatials) if keep_spatial else None,
     )

@@ -41,17 +41,31 @@ def knn_radii(features, k=3, chunk_size=4096):
     return torch.cat(radii)
 
 
-def fraction_inside(points, centres, radii, chunk_size=4096):
-    """Share of points within radius of at least one centre."""
-    inside = []
+def inside(points, centres, radii, chunk_size=4096):
+    """Per point: within radius of at least one centre (bool tensor)."""
+    hits = []
     for rows in points.split(chunk_size):
         hit = torch.zeros(len(rows), dtype=torch.bool, device=rows.device)
         for start in range(0, len(centres), chunk_size):
             cols = centres[start : start + chunk_size]
             d = squared_distances(rows, cols)
             hit |= (d <= radii[start : start + chunk_size][None, :]).any(1)
-        inside.append(hit)
-    return torch.cat(inside).double().mean().item()
+        hits.append(hit)
+    return torch.cat(hits)
+
+
+def fraction_inside(points, centres, radii, chunk_size=4096):
+    """Share of points within radius of at least one centre."""
+    return inside(points, centres, radii, chunk_size).double().mean().item()
+
+
+def precision_recall_indicators(reference_features, sample_features, k=3, chunk_size=4096, device="cpu"):
+    """Per sample: inside the reference manifold (precision = its mean); per reference point: inside the
+    sample manifold (recall = its mean). Numpy float64 arrays, for the bootstrap intervals."""
+    ref, sam = _as_tensor(reference_features, device), _as_tensor(sample_features, device)
+    precision = inside(sam, ref, knn_radii(ref, k, chunk_size), chunk_size)
+    recall = inside(ref, sam, knn_radii(sam, k, chunk_size), chunk_size)
+    return precision.double().cpu().numpy(), recall.double().cpu().numpy()
 
 
 def precision_recall(reference_features, sample_features, k=3, chunk_size=4096, device="cpu"):

@@ -30,14 +30,18 @@ from evaluation.report.paper_quality import ABLATION_RECIPE, DEFAULTS, SWITCHES,
 from ptdit.atomic import atomic_text
 
 METRICS = ("fid", "sfid", "is", "precision", "recall")
+CI_METRICS = (*METRICS, "class_acc")
+CI_COLUMNS = [f"{m}_ci_{side}" for m in CI_METRICS for side in ("low", "high")]
 PAPER_COLUMNS = ["paper_params_M", "paper_gflops", "paper_fid", "paper_sfid", "paper_is", "paper_precision",
                  "paper_recall", "paper_train_steps", "paper_source"]
 IMAGENET_COLUMNS = (["dataset", "scale", "feature_extractor", "model", "objective", "train_steps", "sampler",
-                     "sample_steps", "cfg", "params_M", "gflops", *METRICS, "num_samples"] + PAPER_COLUMNS
-                    + ["model_overrides", "eval_json", "kind", "source"])
+                     "sample_steps", "cfg", "params_M", "gflops", *METRICS, "class_acc", "fid_vs_reference",
+                     "num_samples"] + PAPER_COLUMNS
+                    + ["model_overrides", *CI_COLUMNS, "class_acc_note", "eval_json", "kind", "source"])
 ABLATION_COLUMNS = (["group", "setting", "model", "overrides", "dataset", "scale", "feature_extractor", "objective",
-                     "train_steps", "sampler", "sample_steps", "cfg", "params_M", "gflops", *METRICS, "num_samples",
-                     "paper_fid", "paper_gflops", "paper_params_M", "paper_source", "eval_json"])
+                     "train_steps", "sampler", "sample_steps", "cfg", "params_M", "gflops", *METRICS, "class_acc",
+                     "fid_vs_reference", "num_samples", "paper_fid", "paper_gflops", "paper_params_M", "paper_source",
+                     *CI_COLUMNS, "class_acc_note", "eval_json"])
 GROUP_ORDER = ("(a)", "(b)", "similarity", "(c)", "(d)", "full")
 
 
@@ -87,7 +91,39 @@ def measured_columns(row):
     out.update(feature_extractor=result.get("feature_extractor"), params_M=_sig(params_M), gflops=_sig(gflops),
                num_samples=result.get("num_samples"))
     out.update({m: _sig(result[m], 5) for m in METRICS})
+    # Evaluations written before issue 15 have neither class accuracy nor intervals: empty cells.
+    out["class_acc"] = _sig(result.get("class_acc"), 4) if _finite(result.get("class_acc")) else None
+    out["class_acc_note"] = result.get("class_acc_note")
+    out.update({c: _sig(result[c], 5) for c in CI_COLUMNS if _finite(result.get(c))})
     return out
+
+
+def mark_against_reference(table, reference_of):
+    """fid_vs_reference: 'better' / 'worse' where a row's FID interval does not overlap that of the reference
+    row of its objective (reference_of(row) -> that row, or None), 'overlaps' where it does, '' where a row
+    is its own reference or an interval is missing."""
+    for row in table:
+        ref = reference_of(row)
+        row["fid_vs_reference"] = ""
+        if ref is None or ref is row or any(r.get(c) is None for r in (row, ref) for c in ("fid_ci_low", "fid_ci_high")):
+            continue
+        if row["fid_ci_high"] < ref["fid_ci_low"]:
+            row["fid_vs_reference"] = f"better than {ref['model']}"
+        elif row["fid_ci_low"] > ref["fid_ci_high"]:
+            row["fid_vs_reference"] = f"worse than {ref['model']}"
+        else:
+            row["fid_vs_reference"] = "overlaps"
+    return table
+
+
+def with_interval(row, metric, digits=4):
+    """'19.24 [16.19, 21.47]' for the Markdown tables."""
+    value = row.get(metric)
+    if value is None:
+        return None
+    low, high = row.get(f"{metric}_ci_low"), row.get(f"{metric}_ci_high")
+    text = f"{value:.{digits}g}"
+    return text if low is None or high is None else f"{text} [{low:.{digits}g}, {high:.{digits}g}]"
 
 
 def check_rows(rows, required=("model", "objective", "eval_json")):
@@ -114,10 +150,17 @@ def build_imagenet_table(rows, out_csv, out_md, reference=True):
     paper_only: their numbers sit in the paper_* columns, the measured ones are empty)."""
     check_rows(rows)
     measured = [imagenet_row(r) for r in rows]
+    # The reference row of an objective: its first trained row (DiT-S/2 for ddpm, SiT-S/2 for sit by default).
+    first = {}
+    for row in measured:
+        if row.get("train_steps") not in (0, "0"):
+            first.setdefault(row["objective"], row)
+    mark_against_reference(measured, lambda row: first.get(row["objective"]))
     table = measured + (reference_rows() if reference else [])
     write_csv(table, IMAGENET_COLUMNS, out_csv)
     md_columns = [c for c in IMAGENET_COLUMNS if c not in ("dataset", "scale", "feature_extractor", "paper_source",
-                                                         "model_overrides", "eval_json", "source")]
+                                                         "model_overrides", "eval_json", "source", "class_acc_note",
+                                                         *CI_COLUMNS)]
     notes = [f"paper_* columns: {s}" for s in sorted({r["paper_source"] for r in table if r.get("paper_source")})]
     if reference:
         notes.append("kind paper_only: published ImageNet-256 numbers of models we did not run (MDT, VAR, DiT-XL/2 "
@@ -174,9 +217,11 @@ def build_ablation_table(rows, out_csv, out_md):
     """Write table_ablation.csv and its .md, rows ordered (a), (b), similarity, (c), (d), full model."""
     check_rows(rows)
     table = sorted((ablation_row(r) for r in rows), key=lambda r: group_rank(r["group"]))
+    full = next((r for r in table if r["group"] == "full"), None)   # every group's reference
+    mark_against_reference(table, lambda row: full)
     write_csv(table, ABLATION_COLUMNS, out_csv)
     md_columns = [c for c in ABLATION_COLUMNS if c not in ("dataset", "scale", "feature_extractor", "objective",
-                                                         "paper_source", "eval_json")]
+                                                         "paper_source", "eval_json", "class_acc_note", *CI_COLUMNS)]
     recipe = ", ".join(f"{k} {v}" for k, v in ABLATION_RECIPE.items())
     notes = [f"paper_* columns: PT-DiT v2 Table 2 and the rebuttal's similarity row ({recipe}); "
              "the full model (FID 19.30) is the reference of every group"]
@@ -217,8 +262,13 @@ def scale_header(table):
 def write_md(table, columns, path, title, notes=(), header_rows=None):
     """header_rows: the rows whose scale and extractor the header names (default: all)."""
     lines = [f"# {title}", "", scale_header(header_rows if header_rows is not None else table), ""]
+    if any(r.get("fid_ci_low") is not None for r in table):
+        notes = [*notes, "[low, high]: 95 % bootstrap intervals over the generated (and, for FID, the reference) "
+                 "set; fid_vs_reference: whether a row's FID interval misses its reference row's"]
     lines += [f"- {note}" for note in notes]
     lines += ["", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in table:
-        lines.append("| " + " | ".join(_cell(row.get(c)).replace("|", "/") for c in columns) + " |")
+        cells = [with_interval(row, c) if c in CI_METRICS and row.get(f"{c}_ci_low") is not None else _cell(row.get(c))
+                 for c in columns]
+        lines.append("| " + " | ".join(cell.replace("|", "/") for cell in cells) + " |")
     atomic_text(str(path), "\n".join(lines) + "\n")

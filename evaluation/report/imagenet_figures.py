@@ -130,11 +130,18 @@ def ours_panel(ax, table):
     for row, label in zip(table, labels(table)):
         x, y = number(row["gflops"]), number(row["fid"])
         st = style(row["model"], row["objective"])
-        ax.plot([x], [y], ls="none", ms=8, **st)
-        points.append((x, y, label, st["color"]))
+        low, high = number(row.get("fid_ci_low")), number(row.get("fid_ci_high"))
+        if low is not None and high is not None:  # the 95 % bootstrap interval
+            ax.errorbar([x], [y], yerr=[[max(y - low, 0)], [max(high - y, 0)]], ls="none", ms=8, capsize=3, **st)
+            ends = [low, high]
+        else:
+            ax.plot([x], [y], ls="none", ms=8, **st)
+            ends = []
+        points.append((x, y, label, st["color"], ends))
     log_if_wide(ax, [p[0] for p in points])
     pad_x(ax, [p[0] for p in points])
-    pad_y(ax, [p[1] for p in points])
+    pad_y(ax, [p[1] for p in points] + [e for p in points for e in p[4] if e > 0])
+    points = [p[:4] for p in points]
     label_points(ax, points)
     scale = ", ".join(sorted({str(row.get("scale")) for row in table}))
     extractor = ", ".join(sorted({str(row.get("feature_extractor")) for row in table}))

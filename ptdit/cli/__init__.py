@@ -26,6 +26,7 @@ def main(argv=None):
     try:
         args.func(args)
     except (KeyError, ValueError, TypeError, FileNotFoundError) as err:
-        print(f"ptdit {args.command}: error: {err}", file=sys.stderr)
+        from ptdit.worker_errors import user_message
+        print(f"ptdit {args.command}: error: {user_message(err)}", file=sys.stderr)
         return 2
     return 0

@@ -13,8 +13,9 @@ def cmd_evaluate(args):
     result = evaluate_samples(args.samples, reference=args.reference, metrics=args.metrics,
                               extractor=args.extractor, extractor_weights=args.extractor_weights,
                               batch_size=args.batch_size, device=args.device, out_json=args.out,
-                              cache_dir=args.cache_dir, is_splits=args.is_splits)
-    shown = {k: result[k] for k in ("fid", "sfid", "is", "precision", "recall") if k in result}
+                              cache_dir=args.cache_dir, is_splits=args.is_splits, replicates=args.bootstrap)
+    shown = {k: result[k] for k in ("fid", "sfid", "is", "precision", "recall", "class_acc")
+             if result.get(k) is not None}
     print(f"{result['num_samples']} samples, {result['feature_extractor']}: "
           + ", ".join(f"{k} {v:.4f}" for k, v in shown.items()))
 
@@ -29,6 +30,8 @@ def add_parser(subparsers):
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--device", default="cpu")
     p.add_argument("--is-splits", type=int, default=10)
+    p.add_argument("--bootstrap", type=int, default=200,
+                   help="bootstrap replicates of the 95 %% intervals (m_ci_low, m_ci_high); 0: none")
     p.add_argument("--cache-dir", help="where reference statistics are cached by content hash")
     p.add_argument("--out", help="result JSON (written atomically)")
     p.set_defaults(func=cmd_evaluate)

@@ -14,7 +14,8 @@ resume, which is what makes DDP equal to one process and resume bit-exact.
 import numpy as np
 import torch
 
-# Purposes: independent streams for independent decisions.
+# Purposes: independent streams for independent decisions. SAMPLE_SHARD (a shard's global RNG) is no
+# longer drawn from, since every per-step noise is per sample; it stays so that EPOCH keeps its value.
 DATA, TRAIN, SAMPLE_NOISE, SAMPLE_LABEL, SAMPLE_SDE, SAMPLE_SHARD, EPOCH = range(7)
 
 

@@ -111,6 +111,17 @@ def tome_args(wildcards):
     return f"--model '{tome_model(model_from_slug(wildcards.model), wildcards.tome[len('_tome'):])}'"
 
 
+def shlex_quote(text):
+    import shlex
+
+    return shlex.quote(text)
+
+
+def row_label(row):
+    """The samples figure's label of a table row: model, objective, training steps."""
+    return f"{row.model} ({row.objective}, {row.train_steps} steps)"
+
+
 def rows_yaml(rows):
     """The rows file of `ptdit report-imagenet` / `report-ablation`, as text."""
     import yaml

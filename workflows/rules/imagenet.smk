@@ -126,7 +126,8 @@ rule sample:
     input:
         "results/runs/{dataset}/{model}/{objective}/{variant}/s{steps}/final.pt",
     output:
-        "results/samples/{dataset}/{model}/{objective}/{variant}/s{steps}/{sampler}{nsteps}_cfg{cfg}{tome}.npz",
+        npz="results/samples/{dataset}/{model}/{objective}/{variant}/s{steps}/{sampler}{nsteps}_cfg{cfg}{tome}.npz",
+        grid="results/samples/{dataset}/{model}/{objective}/{variant}/s{steps}/{sampler}{nsteps}_cfg{cfg}{tome}.png",
     params:
         launch=launcher("sample"),
         tome=tome_args,
@@ -142,9 +143,10 @@ rule sample:
     benchmark:
         "logs/{dataset}/sample/{model}_{objective}_{variant}_s{steps}_{sampler}{nsteps}_cfg{cfg}{tome}.tsv"
     shell:
-        "OMP_NUM_THREADS={threads} {params.launch} sample {input} {output} --num-samples {params.num} "
+        "OMP_NUM_THREADS={threads} {params.launch} sample {input} {output.npz} --num-samples {params.num} "
         "--batch-size {params.batch} --num-steps {wildcards.nsteps} --sampler {wildcards.sampler} "
-        "--cfg-scale {wildcards.cfg} --labels balanced {params.tome} > {log} 2>&1"
+        "--cfg-scale {wildcards.cfg} --labels balanced {params.tome} > {log} 2>&1 && "
+        "python -m evaluation.report.sample_grid grid {output.npz} {output.grid} >> {log} 2>&1"
 
 
 rule evaluate:
@@ -157,6 +159,7 @@ rule evaluate:
     params:
         extractor=extractor_args,
         device="cuda" if IMAGENET["sample"].get("gpus", 0) else "cpu",
+        bootstrap=IMAGENET.get("evaluate", {}).get("bootstrap", 200),
     threads: 1
     resources:
         gpu=1 if IMAGENET["sample"].get("gpus", 0) else 0,
@@ -166,16 +169,37 @@ rule evaluate:
         "logs/{dataset}/eval/{model}_{objective}_{variant}_s{steps}_{sampler}{nsteps}_cfg{cfg}{tome}.log",
     shell:
         "ptdit evaluate {input.samples} --reference {input.reference} {params.extractor} --device {params.device} "
-        "--cache-dir results/reference/cache --out {output} > {log} 2>&1"
+        "--cache-dir results/reference/cache --bootstrap {params.bootstrap} --out {output} > {log} 2>&1"
+
+
+rule samples_figure:
+    input:
+        [row.samples(DATASET)[:-4] + ".png" for row in table_rows(IMAGENET)],
+    output:
+        report("results/figures/samples.png", caption="../report/samples.rst", category="ImageNet comparison"),
+    params:
+        grids=lambda wildcards, input: " ".join(
+            shlex_quote(f"{row_label(row)}={path}") for row, path in zip(table_rows(IMAGENET), input)
+        ),
+    log:
+        "logs/report/samples_figure.log",
+    conda:
+        "../envs/ptdit.yaml"
+    shell:
+        "python -m evaluation.report.sample_grid figure {output} {params.grids} > {log} 2>&1"
 
 
 rule table_imagenet:
     input:
-        [row.eval_json(DATASET) for row in table_rows(IMAGENET)],
+        evals=[row.eval_json(DATASET) for row in table_rows(IMAGENET)],
+        samples="results/figures/samples.png",
     output:
-        csv="results/table_imagenet.csv",
+        csv=report("results/table_imagenet.csv", caption="../report/table_imagenet.rst", category="ImageNet comparison"),
         md="results/table_imagenet.md",
-        figures=expand("results/figures/{name}.{ext}", name=["fid_vs_gflops", "training_loss"], ext=["png", "pdf"]),
+        figures=[
+            report(f"results/figures/{name}.png", caption=f"../report/{name}.rst", category="ImageNet comparison")
+            for name in ("fid_vs_gflops", "training_loss")
+        ] + [f"results/figures/{name}.pdf" for name in ("fid_vs_gflops", "training_loss")],
     log:
         "logs/report/table_imagenet.log",
     params:
@@ -191,7 +215,7 @@ rule table_ablation:
     input:
         [row.eval_json(DATASET) for row in ablation_rows(IMAGENET)],
     output:
-        csv="results/table_ablation.csv",
+        csv=report("results/table_ablation.csv", caption="../report/table_ablation.rst", category="Ablations"),
         md="results/table_ablation.md",
     log:
         "logs/report/table_ablation.log",
