@@ -55,12 +55,19 @@ def sample_checks(samples_npz, reference_npz, nets, num_clips, batch_size=16):
     fake_logits = logits_of(logits, samples, batch_size)
     if labels is not None:
         out["class_acc"] = class_accuracy(fake_logits, labels[:len(samples)])
+        out["class_acc_samples"] = len(samples)
         real_labels = read_conditions(reference_npz)[0] if real is not None else None
         if real_labels is not None:
             out["real_class_acc"] = class_accuracy(logits_of(logits, real, batch_size), real_labels[:len(real)])
     elif captions is not None and real is not None:
+        # every reference clip, not only the first num_clips: each sample's caption must find its source
         real_captions = read_conditions(reference_npz)[1]
-        real_pred = logits_of(logits, real, batch_size).argmax(1)
-        targets = caption_targets(captions[:len(samples)], real_captions[:len(real)], real_pred)
-        out["class_acc"] = class_accuracy(fake_logits, targets)
+        with open_npz_array(reference_npz, "arr_0") as arr:
+            real_pred = np.concatenate([logits_of(logits, b, batch_size).argmax(1)
+                                        for b in video_batches(arr, len(arr), 64)])
+        targets = caption_targets(captions[:len(samples)], real_captions, real_pred)
+        known = targets >= 0   # samples whose caption some reference clip carries
+        if known.any():
+            out["class_acc"] = class_accuracy(fake_logits[known], targets[known])
+            out["class_acc_samples"] = int(known.sum())
     return out

@@ -154,6 +154,8 @@ rule video_train:
         ckpt=VIDEO["train"]["ckpt_every"],
         log_every=VIDEO["train"].get("log_every", 10),
         dropout=VIDEO["train"].get("cond_dropout", 0.1),
+        objective_options=lambda wildcards: " ".join(
+            f"-o {k}={v}" for k, v in VIDEO["train"].get("objective_options", {}).get(wildcards.objective, {}).items()),
     wildcard_constraints:
         dataset="ucf101|msrvtt",
     threads: VIDEO["train"].get("threads", 1)
@@ -167,7 +169,8 @@ rule video_train:
         "logs/video/{dataset}/train/{model}_{objective}_{variant}_s{steps}.tsv"
     shell:
         "OMP_NUM_THREADS={threads} {params.launch} train {params.run_dir} --data {params.data} "
-        "--model '{params.model}' {params.overrides} --objective {wildcards.objective} --steps {wildcards.steps} "
+        "--model '{params.model}' {params.overrides} --objective {wildcards.objective} {params.objective_options} "
+        "--steps {wildcards.steps} "
         "--batch-size {params.batch} --lr {params.lr} --ema-decay {params.ema} --cond-dropout {params.dropout} "
         "--ckpt-every {params.ckpt} --log-every {params.log_every} --num-workers 0 --no-progress > {log} 2>&1"
 
