@@ -50,13 +50,14 @@ def test_plan_of_the_default_config():
     video = default_video()
     ucf = video_plan.table_rows(video, "ucf101")
     assert [r.model for r in ucf] == ["Full3D-S/2-Video", "Factorized-S/2-Video", "PT-DiT/S-Video"]
-    # model_defaults + the row's overrides; the PT-DiT row tiles the (16, 8, 8) token grid with (4, 2, 2)
-    # windows: 4 temporal windows (pf = 4)
-    assert ucf[2].overrides == {"num_classes": 7, "in_channels": 3, "input_size": 32, "num_frames": 16, "depth": 2,
-                                "hidden_size": 64, "num_heads": 4, "patch_size": 4, "compression_ratio": [4, 2, 2]}
-    assert 16 // ucf[2].overrides["compression_ratio"][0] == 4
+    # model_defaults + the row's overrides; the PT-DiT row tiles the (8, 8, 8) token grid (8 frames, issue 17)
+    # with (4, 2, 2) windows: 2 temporal windows of pf = 4 frames
+    assert ucf[2].overrides == {"num_classes": 7, "in_channels": 3, "input_size": 32, "num_frames": 8, "depth": 2,
+                                "hidden_size": 64, "num_heads": 4, "patch_size": 4, "learn_sigma": False,
+                                "compression_ratio": [4, 2, 2]}
+    assert 8 // ucf[2].overrides["compression_ratio"][0] == 2
     assert ucf[0].eval_json(video_plan.stem("ucf101")) == \
-        "results/eval/video/ucf101/Full3D-S_2-Video/sit/base/s400/sde25_cfg1.0.json"
+        "results/eval/video/ucf101/Full3D-S_2-Video/ddpm/base/s500/ddim25_cfg3.0.json"
     assert len(video_plan.run_index(video)) == 6
     assert video_plan.missing_paths(video) == []
     args = video_plan.evaluate_args(video, "ucf101")
@@ -111,7 +112,7 @@ def test_default_config_dry_run(tmp_path):
     done = snakemake(*TARGETS, "-n", "-p", cwd=tmp_path)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     out = done.stdout
-    for rule, count in (("video_train", 6), ("video_sample", 6), ("video_evaluate", 6), ("video_encode", 3),
+    for rule, count in (("video_train", 6), ("video_sample", 6), ("video_evaluate", 6), ("video_encode", 4), ("video_strips", 2),
                         ("video_table", 2), ("video_prepare_standin", 2)):
         assert any(line.split() == [rule, str(count)] for line in out.splitlines()), (rule, out[-2500:])
     assert "--captions results/data/msrvtt/encoded/test" in out and "--labels balanced" in out
@@ -147,7 +148,7 @@ def test_paper_config_names_missing_video_paths_then_shows_full_dag(tmp_path):
     assert "--clip-model clip --clip-weights /weights/clip.bin" in out and "--num-clips 2048" in out
     assert "video_prepare_standin" not in out and "video_extractor" not in out and "video_clip" not in out
     # 3 + 3 rows: train, sample, evaluate each; encode: UCF-101 train, MSR-VTT train + test
-    for rule, count in (("video_train", 6), ("video_evaluate", 6), ("video_encode", 3), ("video_reference", 2)):
+    for rule, count in (("video_train", 6), ("video_evaluate", 6), ("video_encode", 4), ("video_strips", 2), ("video_reference", 2)):
         assert any(line.split() == [rule, str(count)] for line in out.splitlines()), (rule, out[-2500:])
 
 
@@ -173,12 +174,15 @@ def test_ucf101_table_on_the_ci_config(ci_run):
             assert math.isfinite(float(row[name])), (row["model"], name, row[name])
         # video IS over 2 splits of 8 clips of a 7-class network: exp(KL) lies in [1, 7]
         assert 1.0 <= float(row["is"]) <= 7.0 + 1e-6
-        assert (row["num_samples"], row["num_frames"], row["image_size"]) == ("8", "16", "32")
+        assert (row["num_samples"], row["num_frames"], row["image_size"]) == ("8", "8", "32")
+        # issue 17: the samples' class accuracy and correlations, beside the real clips'
+        assert 0.0 <= float(row["class_acc"]) <= 1.0 and 0.0 <= float(row["real_class_acc"]) <= 1.0
+        assert -1.0 <= float(row["frame_corr"]) <= 1.0 and float(row["real_pixel_corr"]) > 0.5
     by_attention = {r["attention"]: r for r in rows}
     assert float(by_attention["PT-DiT"]["paper_fvd"]) == pytest.approx(598.21)
     assert float(by_attention["3D full"]["paper_is"]) == pytest.approx(28.36)
     assert float(by_attention["2D + 1D"]["paper_fid"]) == pytest.approx(71.23)
-    # measured cost of the models as trained: 3-D full attention over 16 x 8 x 8 tokens costs more than
+    # measured cost of the models as trained: 3-D full attention over 8 x 8 x 8 tokens costs more than
     # PT-DiT's (4, 2, 2) windows at equal width
     assert float(by_attention["3D full"]["gflops"]) > float(by_attention["PT-DiT"]["gflops"])
     assert json.loads(by_attention["PT-DiT"]["model_overrides"])["compression_ratio"] == [4, 2, 2]
@@ -194,6 +198,7 @@ def test_msrvtt_table_on_the_ci_config(ci_run):
         assert row["fvd_extractor"].startswith("small-c3d") and row["clip_model"].startswith("small-clip")
         assert math.isfinite(float(row["fvd"])) and float(row["fvd"]) >= 0
         assert -1.0 <= float(row["clipsim"]) <= 1.0          # a raw cosine
+        assert 0.0 <= float(row["class_acc"]) <= 1.0         # the caption's source, by the 3-D CNN
     by_attention = {r["attention"]: r for r in rows}
     assert float(by_attention["PT-DiT"]["paper_clipsim"]) == pytest.approx(0.2331)
     assert float(by_attention["2D + 1D"]["paper_fvd"]) == pytest.approx(509.36)
@@ -204,17 +209,19 @@ def test_ci_run_wiring(ci_run):
     clip i mod N of the encoded test split; class samples are balanced; the runs trained as configured."""
     with open(ci_run / "results" / "data" / "msrvtt" / "encoded" / "test" / "meta.json") as f:
         captions = [clip[0] for clip in json.load(f)["captions"]]
-    sample = ci_run / "results" / "samples" / "video" / "msrvtt" / "PT-DiT_S-T2V" / "sit" / "base" / "s10" / "sde3_cfg1.0.npz"
+    sample = ci_run / "results" / "samples" / "video" / "msrvtt" / "PT-DiT_S-T2V" / "sit" / "base" / "s10" / "ode3_cfg1.0.npz"
     with np.load(sample, allow_pickle=False) as z:
-        assert z["arr_0"].shape == (8, 16, 32, 32, 3)
+        assert z["arr_0"].shape == (8, 8, 32, 32, 3)
         assert list(z["captions"]) == [captions[i % len(captions)] for i in range(8)]
-    sample = ci_run / "results" / "samples" / "video" / "ucf101" / "Factorized-S_2-Video" / "sit" / "base" / "s10" / "sde3_cfg1.0.npz"
+    sample = ci_run / "results" / "samples" / "video" / "ucf101" / "Factorized-S_2-Video" / "sit" / "base" / "s10" / "ode3_cfg1.0.npz"
     with np.load(sample, allow_pickle=False) as z:
         assert list(z["labels"]) == [0, 1, 2, 3, 4, 5, 6, 0]
     run = ci_run / "results" / "runs" / "video" / "ucf101" / "PT-DiT_S-Video" / "sit" / "base" / "s10"
     with open(run / "log.csv") as f:
         assert [line.split(",")[0] for line in f.read().split()[1:]] == ["5", "10"]
     with open(ci_run / "results" / "eval" / "video" / "ucf101" / "PT-DiT_S-Video" / "sit" / "base" / "s10"
-              / "sde3_cfg1.0.json") as f:
+              / "ode3_cfg1.0.json") as f:
         result = json.load(f)
     assert result["num_reference"] == 8 and result["reference"] == "results/reference/ucf101/test.npz"
+    for dataset in ("ucf101", "msrvtt"):   # a frame strip per table (evaluation/report/video_strips.py)
+        assert (ci_run / "results" / "figures" / f"samples_{dataset}.png").stat().st_size > 1000

@@ -38,6 +38,7 @@ from evaluation.metrics.fvd import PROTOCOL as FVD_PROTOCOL
 from evaluation.metrics.inception_score import check_split_count, inception_score
 from evaluation.metrics.npz_images import open_npz_array
 from evaluation.metrics.video_reference import check_videos, read_conditions, video_batches
+from evaluation.metrics.video_sample_checks import sample_checks
 from ptdit.atomic import atomic_json
 
 METRICS = ("fvd", "is", "fid", "clipsim")
@@ -312,6 +313,8 @@ def evaluate_videos(samples_npz, reference_npz=None, metrics=("fvd", "is", "fid"
         result["fid"] = frechet_distance(*fake["fid"].mu_sigma(), *real["fid"].mu_sigma())
     if "clipsim" in metrics:
         result["clipsim"] = fake["cos_sum"] / fake["cos_count"]
+    # Class accuracy and the frame / pixel correlations (issue 17): whether the samples show the sources.
+    result.update(sample_checks(samples_npz, reference_npz, nets, num_clips, batch_size))
     names = {"fvd": "fvd_extractor", "is": "is_extractor", "fid": "fid_extractor", "clipsim": "clip_model"}
     for metric, net in nets.items():
         result[names[metric]] = net.name

@@ -29,12 +29,15 @@ EXTRACTOR_COLUMNS = {"ucf101": ["fvd_extractor", "is_extractor", "fid_extractor"
                      "msrvtt": ["fvd_extractor", "clip_model"]}
 RECIPE = ["model", "attention", "objective", "train_steps", "sampler", "sample_steps", "cfg"]
 ATTENTION_ORDER = ("3d-full", "2d+1d", "pt-dit")
+# Whether the samples show the sources at all (evaluation/metrics/video_sample_checks.py, issue 17); empty where
+# the evaluation had no class network.
+SAMPLE_CHECKS = ["class_acc", "real_class_acc", "frame_corr", "real_frame_corr", "pixel_corr", "real_pixel_corr"]
 
 
 def columns(dataset):
     metrics = list(DATASET_METRICS[dataset])
     return (["dataset", "scale", *EXTRACTOR_COLUMNS[dataset], *RECIPE, "params_M", "gflops", *metrics,
-             "num_samples", "num_frames", "image_size"] + [f"paper_{m}" for m in metrics]
+             *SAMPLE_CHECKS, "num_samples", "num_frames", "image_size"] + [f"paper_{m}" for m in metrics]
             + ["paper_source", "model_overrides", "eval_json"])
 
 
@@ -101,6 +104,7 @@ def video_row(row, dataset):
             raise ValueError(f"eval JSON {row['eval_json']} does not name its {col}; re-run ptdit evaluate-video")
         out[col] = result[col]
     out.update({m: _sig(result[m], 5) for m in DATASET_METRICS[dataset]})
+    out.update({k: _sig(result[k], 3) if _finite(result.get(k)) else None for k in SAMPLE_CHECKS})
     out.update(paper_video_row(row["model"], dataset))
     return out
 

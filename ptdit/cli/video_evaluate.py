@@ -128,6 +128,14 @@ def cmd_report_video(args):
     print(out_csv)
 
 
+# --- video-strips -----------------------------------------------------------------------------------
+def cmd_video_strips(args):
+    from evaluation.report.video_strips import make_video_strips
+
+    samples = dict(item.split("=", 1) for item in args.samples)
+    print(make_video_strips(args.out, args.reference, samples, args.meta))
+
+
 # The choices of evaluation/metrics/video_evaluate.py, repeated here so building the parser imports no torch.
 FVD_EXTRACTORS, IS_EXTRACTORS = ("i3d", "small-c3d"), ("c3d", "small-c3d")
 FID_EXTRACTORS, CLIP_MODELS, NUM_CLIPS = ("inception", "small-cnn"), ("clip", "small-clip"), 2048
@@ -178,4 +186,10 @@ def add_parser(subparsers):
     p.add_argument("--rows", required=True, help="YAML list of rows (model, objective, eval_json, ...)")
     p.add_argument("--out-dir", default="results", help="where table_<dataset>.csv/.md go")
     p.set_defaults(func=cmd_report_video)
-    return r, t, c, e, p
+    s = subparsers.add_parser("video-strips", help="frame strips of real clips and samples, one row per class / caption")
+    s.add_argument("out", help="the .png to write")
+    s.add_argument("--reference", required=True, help="real clips .npz (ptdit make-video-reference)")
+    s.add_argument("--meta", required=True, help="meta.json of the encoded split the samples were conditioned on")
+    s.add_argument("--samples", nargs="+", required=True, help="TITLE=samples.npz, one per column, in order")
+    s.set_defaults(func=cmd_video_strips)
+    return r, t, c, e, p, s

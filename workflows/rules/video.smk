@@ -7,6 +7,9 @@
 # than the ImageNet rules' patterns, so no file matches a rule of both comparisons.
 
 
+import shlex
+
+
 rule video_prepare_standin:
     output:
         "results/data/{dataset}/standin/STANDIN",
@@ -151,6 +154,8 @@ rule video_train:
         ckpt=VIDEO["train"]["ckpt_every"],
         log_every=VIDEO["train"].get("log_every", 10),
         dropout=VIDEO["train"].get("cond_dropout", 0.1),
+        objective_options=lambda wildcards: " ".join(
+            f"-o {k}={v}" for k, v in VIDEO["train"].get("objective_options", {}).get(wildcards.objective, {}).items()),
     wildcard_constraints:
         dataset="ucf101|msrvtt",
     threads: VIDEO["train"].get("threads", 1)
@@ -164,7 +169,8 @@ rule video_train:
         "logs/video/{dataset}/train/{model}_{objective}_{variant}_s{steps}.tsv"
     shell:
         "OMP_NUM_THREADS={threads} {params.launch} train {params.run_dir} --data {params.data} "
-        "--model '{params.model}' {params.overrides} --objective {wildcards.objective} --steps {wildcards.steps} "
+        "--model '{params.model}' {params.overrides} --objective {wildcards.objective} {params.objective_options} "
+        "--steps {wildcards.steps} "
         "--batch-size {params.batch} --lr {params.lr} --ema-decay {params.ema} --cond-dropout {params.dropout} "
         "--ckpt-every {params.ckpt} --log-every {params.log_every} --num-workers 0 --no-progress > {log} 2>&1"
 
@@ -181,6 +187,8 @@ rule video_sample:
         batch=VIDEO["sample"]["batch_size"],
         condition=lambda wildcards, input: (f"--captions {os.path.dirname(input.captions[0])}" if input.captions
                                             else "--labels balanced"),
+        options=lambda wildcards: " ".join(f"-s {k}={v}" for k, v in
+                                           VIDEO["sample"].get("sampler_options", {}).get(wildcards.sampler, {}).items()),
     wildcard_constraints:
         dataset="ucf101|msrvtt",
     threads: VIDEO["sample"].get("threads", 1)
@@ -195,7 +203,7 @@ rule video_sample:
     shell:
         "OMP_NUM_THREADS={threads} {params.launch} sample {input.ckpt} {output} --num-samples {params.num} "
         "--batch-size {params.batch} --num-steps {wildcards.nsteps} --sampler {wildcards.sampler} "
-        "--cfg-scale {wildcards.cfg} {params.condition} > {log} 2>&1"
+        "--cfg-scale {wildcards.cfg} {params.condition} {params.options} > {log} 2>&1"
 
 
 rule video_evaluate:
@@ -222,9 +230,34 @@ rule video_evaluate:
         "--device {params.device} --out {output} > {log} 2>&1"
 
 
+# A frame strip per table row (evaluation/report/video_strips.py): what the numbers are about, for a reader's eye.
+rule video_strips:
+    input:
+        samples=lambda wildcards: [row.samples(video_plan.stem(wildcards.dataset))
+                                   for row in video_plan.table_rows(VIDEO, wildcards.dataset)],
+        reference=lambda wildcards: video_plan.reference_npz(VIDEO, wildcards.dataset),
+        meta=lambda wildcards: video_plan.encoded_meta(wildcards.dataset, VIDEO["evaluate"]["reference_split"]),
+    output:
+        "results/figures/samples_{dataset}.png",
+    params:
+        samples=lambda wildcards, input: " ".join(
+            shlex.quote(f"{row.model}={path}")
+            for row, path in zip(video_plan.table_rows(VIDEO, wildcards.dataset), input.samples)),
+    wildcard_constraints:
+        dataset="ucf101|msrvtt",
+    conda:
+        "../envs/ptdit.yaml"
+    log:
+        "logs/video/report/samples_{dataset}.log",
+    shell:
+        "ptdit video-strips {output} --reference {input.reference} --meta {input.meta} --samples {params.samples} "
+        "> {log} 2>&1"
+
+
 rule video_table:
     input:
         video_tables_input,
+        strips="results/figures/samples_{dataset}.png",
     output:
         csv="results/table_{dataset}.csv",
         md="results/table_{dataset}.md",

@@ -1,0 +1,73 @@
+"""What a reader checks first in video samples (issue 17), computed beside FVD / IS / FID / CLIPSIM:
+
+- class_acc: how often the stand-in's 3-D CNN (or the real C3D, whichever scores IS; else the small-c3d
+  that computes FVD) names the class the sample was generated for (evaluation/metrics/class_accuracy.py).
+  UCF-101: the conditioning label. MSR-VTT: the caption's source, i.e. the class the same network gives
+  the real clips carrying that caption. real_class_acc: the network on the real clips (UCF-101), its
+  ceiling. Not computed when no class network is loaded (I3D FVD alone has no class head).
+- frame_corr, pixel_corr (samples) and real_frame_corr, real_pixel_corr (reference): the correlations
+  of evaluation/metrics/video_correlation.py on the first CORRELATION_CLIPS clips of each side.
+"""
+
+import numpy as np
+import torch
+
+from evaluation.metrics.class_accuracy import caption_targets, class_accuracy
+from evaluation.metrics.video_correlation import signal_correlations
+from evaluation.npz_images import open_npz_array
+from evaluation.video_reference import read_conditions, video_batches
+
+CORRELATION_CLIPS = 256   # enough for a stable mean; bounded so the paper's 2048 x 256 px clips stay cheap
+
+
+def first_clips(path, count, batch_size=64):
+    with open_npz_array(path, "arr_0") as arr:
+        return np.concatenate(list(video_batches(arr, min(count, len(arr)), batch_size)))
+
+
+def class_network(nets):
+    """logits(uint8 clips) of the IS network, else of a small-c3d FVD network; None without one."""
+    if "is" in nets:
+        return nets["is"].log_probs
+    fvd = nets.get("fvd")
+    if fvd is not None and fvd.kind == "small-c3d":
+        return lambda clips: fvd.net.features(torch.from_numpy(clips[:, :16].copy()))[1].double().cpu().numpy()
+    return None
+
+
+def logits_of(fn, clips, batch_size):
+    with torch.no_grad():
+        return np.concatenate([fn(clips[i:i + batch_size]) for i in range(0, len(clips), batch_size)])
+
+
+def sample_checks(samples_npz, reference_npz, nets, num_clips, batch_size=16):
+    """{class_acc, real_class_acc, frame_corr, pixel_corr, real_frame_corr, real_pixel_corr} (the keys that apply)."""
+    out = {}
+    samples = first_clips(samples_npz, num_clips)
+    real = first_clips(reference_npz, num_clips) if reference_npz else None
+    out.update(signal_correlations(samples[:CORRELATION_CLIPS]))
+    if real is not None:
+        out.update({f"real_{k}": v for k, v in signal_correlations(real[:CORRELATION_CLIPS]).items()})
+    logits = class_network(nets)
+    if logits is None:
+        return out
+    labels, captions = read_conditions(samples_npz)
+    fake_logits = logits_of(logits, samples, batch_size)
+    if labels is not None:
+        out["class_acc"] = class_accuracy(fake_logits, labels[:len(samples)])
+        out["class_acc_samples"] = len(samples)
+        real_labels = read_conditions(reference_npz)[0] if real is not None else None
+        if real_labels is not None:
+            out["real_class_acc"] = class_accuracy(logits_of(logits, real, batch_size), real_labels[:len(real)])
+    elif captions is not None and real is not None:
+        # every reference clip, not only the first num_clips: each sample's caption must find its source
+        real_captions = read_conditions(reference_npz)[1]
+        with open_npz_array(reference_npz, "arr_0") as arr:
+            real_pred = np.concatenate([logits_of(logits, b, batch_size).argmax(1)
+                                        for b in video_batches(arr, len(arr), 64)])
+        targets = caption_targets(captions[:len(samples)], real_captions, real_pred)
+        known = targets >= 0   # samples whose caption some reference clip carries
+        if known.any():
+            out["class_acc"] = class_accuracy(fake_logits[known], targets[known])
+            out["class_acc_samples"] = int(known.sum())
+    return out
