@@ -8,7 +8,7 @@
     memory video PT-DiT/XL-Video vs Full3D-XL/2-Video, 256 px x 16 frames, batch 1, eager: peak
                  training memory; target: PT-DiT's <= 3-D full attention's
 
-bf16 autocast, AdamW (fused on CUDA), MSE to a random target (evaluation/profile.py training_step).
+bf16 autocast, AdamW (fused on CUDA), MSE to a random target (evaluation/efficiency/profile.py training_step).
 Compiling stops once --budget seconds have passed (rows then say "skipped"), so the script ends in
 time on a slow card. A missed target comes with the top-5 CUDA kernels of PT-DiT's eager step.
 

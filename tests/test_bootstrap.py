@@ -1,4 +1,4 @@
-"""Uncertainty of the metrics: bootstrap intervals (evaluation/bootstrap.py) and class accuracy."""
+"""Uncertainty of the metrics: bootstrap intervals (evaluation/metrics/bootstrap.py) and class accuracy."""
 
 import numpy as np
 import pytest

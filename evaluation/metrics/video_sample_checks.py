@@ -13,9 +13,9 @@ import numpy as np
 import torch
 
 from evaluation.metrics.class_accuracy import caption_targets, class_accuracy
+from evaluation.metrics.npz_images import open_npz_array
 from evaluation.metrics.video_correlation import signal_correlations
-from evaluation.npz_images import open_npz_array
-from evaluation.video_reference import read_conditions, video_batches
+from evaluation.metrics.video_reference import read_conditions, video_batches
 
 CORRELATION_CLIPS = 256   # enough for a stable mean; bounded so the paper's 2048 x 256 px clips stay cheap
 

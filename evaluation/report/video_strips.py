@@ -11,9 +11,9 @@ import json
 
 import numpy as np
 
+from evaluation.metrics.video_reference import read_conditions
 from evaluation.metrics.video_sample_checks import first_clips
 from evaluation.report.frame_strip import save_strips
-from evaluation.video_reference import read_conditions
 
 
 def class_rows(reference_labels, sample_labels, classes):
