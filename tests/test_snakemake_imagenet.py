@@ -69,7 +69,8 @@ def test_table_imagenet_has_every_row_measured_and_finite(ci_run):
         assert row["fid_vs_reference"] in ("", "overlaps") or row["fid_vs_reference"].startswith(("better", "worse"))
     assert (ci_run / "results" / "figures" / "samples.png").stat().st_size > 1000
     grids = list((ci_run / "results" / "samples").rglob("*.png"))
-    assert len(grids) == 7 + 3 and all(g.with_suffix(".npz").is_file() for g in grids)  # table + ablation rows
+    # one grid per sample file: the 9 table rows (7 trained/untrained + 2 ToMe) and the 3 ablation-only runs
+    assert len(grids) == len(rows) + 3 and all(g.with_suffix(".npz").is_file() for g in grids)
 
 
 def test_html_report(ci_run):
