@@ -22,6 +22,7 @@ from ptdit.data.video_latents import decode_video, encode_clips
 from ptdit.embeddings import PatchEmbed
 from ptdit.objectives import make_objective
 from ptdit.sample import SampleConfig, sample_shard
+from ptdit.window_attention import to_window_major
 
 VIDEO_MODELS = ("Full3D-S/2-Video", "Factorized-S/2-Video", "PT-DiT/S-Video", "Full3D-S/2-T2V",
                 "Factorized-S/2-T2V", "PT-DiT/S-T2V")
@@ -66,7 +67,10 @@ def test_unpatchify_inverts_the_patch_embedding(name, temporal_patch):
     x = to_model_range(distinct_clips(2))
     tokens = embed(x)  # (N, f*h*w, c*pt*p*p), tokens in PatchEmbed's grid order
     per_token = tokens.view(*tokens.shape[:2], c, pt, p, p).permute(0, 1, 3, 4, 5, 2)  # FinalLayer: (pt, p, p, c)
-    assert torch.equal(model.unpatchify(per_token.reshape(*tokens.shape[:2], -1)), x)
+    per_token = per_token.reshape(*tokens.shape[:2], -1)
+    if name.startswith("PT-DiT"):  # PT-DiT's tokens are window-major end to end (issue 14): unpatchify reads that order
+        per_token = to_window_major(per_token, model.grid, model.config.window)
+    assert torch.equal(model.unpatchify(per_token), x)
 
 
 class PerfectDenoiser(torch.nn.Module):
