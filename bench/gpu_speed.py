@@ -28,6 +28,7 @@ from evaluation.efficiency.flops import model_gflops
 from evaluation.efficiency.profile import build, is_oom, time_calls, training_step
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gpu_compile_check import top_kernels  # noqa: E402
 from gpu_efficiency import matmul_peak_tflops  # noqa: E402
 
 PAIRS = (("S/256", "DiT-S/2", "PT-DiT/S-Class", 256, 32, 1.19), ("B/1024", "DiT-B/2", "PT-DiT/B-Class", 1024, 4, 2.0))
@@ -73,16 +74,6 @@ def peak_memory_gb(name, px, frames, device, overrides):
             raise
         return float("inf")
     return torch.cuda.max_memory_allocated() / 2**30
-
-
-def top_kernels(step, device, rows=5):
-    activities = [torch.profiler.ProfilerActivity.CPU] + ([torch.profiler.ProfilerActivity.CUDA] if device == "cuda" else [])
-    with torch.profiler.profile(activities=activities) as prof:
-        step()
-        if device == "cuda":
-            torch.cuda.synchronize()
-    key = "self_cuda_time_total" if device == "cuda" else "self_cpu_time_total"
-    return prof.key_averages().table(sort_by=key, row_limit=rows)
 
 
 def fmt(x, spec=".2f"):
@@ -157,7 +148,7 @@ def main():
     say(f"{'peak memory ' + pt + ' <= ' + full:44s} {'':>7s} {'':>8s} {'':>6s}  {'-' if fits is None else ('yes' if fits else 'NO')}")
     for what, step in misses[:1] if args.smoke else misses:
         say(f"\nmissed: {what}, top-5 kernels of one training step:")
-        say(top_kernels(step, device))
+        say(top_kernels(step, device, rows=5))
     say(f"total {time.perf_counter() - begin:.0f} s")
     if args.out:
         from ptdit.atomic import atomic_text

@@ -1,6 +1,8 @@
 # Helpers of the rules: which points the config asks for, and each point's command-line options.
 # Naming lives in the library (evaluation/efficiency/profile.py), so the rules and the CLI agree on file names.
 
+import shlex
+
 from snakemake.exceptions import WorkflowError
 
 from evaluation.report.imagenet_plan import ablation_rows, missing_paths, report_rows, run_index, table_rows, tome_model
@@ -109,12 +111,6 @@ def tome_args(wildcards):
     if not wildcards.tome:
         return ""
     return f"--model '{tome_model(model_from_slug(wildcards.model), wildcards.tome[len('_tome'):])}'"
-
-
-def shlex_quote(text):
-    import shlex
-
-    return shlex.quote(text)
 
 
 def row_label(row):

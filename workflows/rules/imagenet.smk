@@ -179,7 +179,7 @@ rule samples_figure:
         report("results/figures/samples.png", caption="../report/samples.rst", category="ImageNet comparison"),
     params:
         grids=lambda wildcards, input: " ".join(
-            shlex_quote(f"{row_label(row)}={path}") for row, path in zip(table_rows(IMAGENET), input)
+            shlex.quote(f"{row_label(row)}={path}") for row, path in zip(table_rows(IMAGENET), input)
         ),
     log:
         "logs/report/samples_figure.log",
