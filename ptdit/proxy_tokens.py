@@ -90,6 +90,20 @@ class GlobalInformationInteraction(nn.Module):
         keep = not compact or injection != "cross_attention"
         self.out = nn.Linear(dim, dim) if keep else nn.Identity()
 
+    def set_window(self, window):
+        """One proxy per window of another size from now on (ptdit/dynamic_ratio.py). Only the "linear"
+        injection has a parameter whose shape depends on the window (its token mixer), so it cannot."""
+        window = tuple(int(w) for w in window)
+        if window == self.window:
+            return
+        if self.injection == "linear":
+            raise ValueError(f"injection 'linear' learns a proxies-to-tokens map for windows {self.window}; it cannot "
+                             f"switch to {window}: use cross_attention or interpolation with a dynamic ratio")
+        check_windows(self.grid, window)
+        self.window = window
+        self.proxy_grid = tuple(g // w for g, w in zip(self.grid, window))
+        self.tokens_per_window = window[0] * window[1] * window[2]
+
     def zero_init(self):
         if isinstance(self.out, nn.Linear) and self.layout == "released":
             nn.init.zeros_(self.out.weight)

@@ -7,6 +7,11 @@ pooling size and the window size.
 Tokens are window-major from the patch embedding to unpatchify (WindowMajorTokens, and
 ptdit/window_attention.py for why); parameters and state-dict keys are DiT's, pos_embed included
 (stored in grid order, read in window order).
+
+`dynamic_ratio` (issue 16, ptdit/dynamic_ratio.py) picks the ratio of each forward call from t. No
+parameter depends on the ratio (window attention, GIIM's proxies and their attention are the same
+Linears at any window; only the "linear" injection is excluded), so one set of weights serves every
+ratio: a call switches the windows of every module, positions and unpatchify included, and back.
 """
 
 from dataclasses import dataclass
@@ -15,6 +20,7 @@ import torch
 
 from ptdit.backbone import DiffusionTransformer
 from ptdit.config import TransformerConfig
+from ptdit.dynamic_ratio import TIME_KINDS, bucket_of, parse_schedule
 from ptdit.pt_dit_block import PTDiTBlock
 from ptdit.window_attention import check_windows, window_order
 
@@ -55,6 +61,20 @@ class PTDiTConfig(WindowedConfig, TransformerConfig):
     injection: str = "cross_attention"       # cross_attention | interpolation | linear (Table 2c)
     modules: str = "full"                    # full | no_giim | no_swa | no_tcm          (Table 2a)
     layout: str = "released"                 # released | compact (ptdit/pt_dit_block.py)
+    dynamic_ratio: tuple | None = None       # ((noise-fraction bound, (pf, ph, pw)), ...): ptdit/dynamic_ratio.py
+    dynamic_ratio_time: str = "ddpm"         # how t reads as a noise level: ddpm | sit (ptdit train: the objective's)
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.dynamic_ratio is None:
+            return
+        for _, ratio in parse_schedule(self.dynamic_ratio):
+            check_windows(self.grid, ratio)
+        if self.dynamic_ratio_time not in TIME_KINDS:
+            raise ValueError(f"dynamic_ratio_time '{self.dynamic_ratio_time}' is not one of {TIME_KINDS}")
+        if self.injection == "linear":
+            raise ValueError("dynamic_ratio needs parameters shared by every ratio, and injection 'linear' has a "
+                             "proxies-to-tokens map per ratio; use injection cross_attention or interpolation")
 
 
 class WindowMajorTokens:
@@ -66,18 +86,29 @@ class WindowMajorTokens:
     same one copy as DiT's grid-order versions."""
 
     def setup_window_major(self):
+        self.window = tuple(self.config.window)
         self.register_buffer("window_pos_embed", torch.empty_like(self.pos_embed), persistent=False)
         self.register_load_state_dict_post_hook(lambda module, keys: module.refresh_window_pos_embed())
         self.refresh_window_pos_embed()
 
     @torch.no_grad()
     def refresh_window_pos_embed(self):
-        order = window_order(self.grid, self.config.window).to(self.pos_embed.device)
+        order = window_order(self.grid, self.window).to(self.pos_embed.device)
         self.window_pos_embed.copy_(self.pos_embed[:, order])
+
+    @torch.no_grad()
+    def set_window(self, window):
+        """Patch order, positions and unpatchify for windows of another size (a dynamic ratio)."""
+        window = tuple(int(w) for w in window)
+        if window == self.window:
+            return
+        check_windows(self.grid, window)
+        self.window = window
+        self.window_pos_embed = self.pos_embed[:, window_order(self.grid, window).to(self.pos_embed.device)]
 
     def window_shape(self):
         """(f/pf, h/ph, w/pw, pf, ph, pw): the window-major token axis unflattened."""
-        (f, h, w), (pf, ph, pw) = self.grid, self.config.window
+        (f, h, w), (pf, ph, pw) = self.grid, self.window
         return (f // pf, h // ph, w // pw, pf, ph, pw)
 
     def embed_tokens(self, x):
@@ -105,6 +136,46 @@ class PTDiT(WindowMajorTokens, DiffusionTransformer):
     def __init__(self, config):
         super().__init__(config)
         self.setup_window_major()
+        self.ratio_schedule = parse_schedule(config.dynamic_ratio) if config.dynamic_ratio is not None else None
+
+    def use_window(self, window):
+        """Every window-dependent module (tokens, window and shifted-window attention, GIIM) at `window`."""
+        for module in self.modules():
+            if hasattr(module, "set_window"):
+                module.set_window(window)
+
+    def forward_at(self, window, x, t, y):
+        """One forward call at `window`; the model is back at its built window afterwards, so its
+        buffers are the same on every process between calls (DDP broadcasts buffers before a forward)."""
+        self.use_window(window)
+        try:
+            return super().forward(x, t, y)
+        finally:
+            self.use_window(self.config.window)
+
+    def forward(self, x, t, y):
+        if self.ratio_schedule is None:
+            return super().forward(x, t, y)
+        if t.device.type == "meta":
+            raise ValueError("a dynamic-ratio PT-DiT's cost depends on t: count it per ratio "
+                             "(evaluation/efficiency/dynamic_ratio_cost.py)")
+        # Training draws t per sample, so a batch may span buckets: it is split by bucket and each part
+        # runs at its ratio (rather than one bucket drawn per batch and t drawn inside it). That keeps
+        # every sample's t a function of (seed, step, position) as all draws are (ptdit/data/order.py),
+        # so one process equals DDP and a resumed run is bit-exact with no new RNG state, and the t
+        # distribution is the objective's own. A sample's output never depends on its batch-mates
+        # (per-sample modulation, attention within a sample), so the split changes no value; it costs
+        # one smaller forward per bucket present. Samplers call with one t for the whole batch: one part.
+        buckets = bucket_of(t, self.ratio_schedule, self.config.dynamic_ratio_time)
+        present = torch.unique(buckets).tolist()
+        if len(present) == 1:
+            return self.forward_at(self.ratio_schedule[present[0]][1], x, t, y)
+        parts, rows = [], []
+        for b in present:
+            index = torch.nonzero(buckets == b).squeeze(1)
+            parts.append(self.forward_at(self.ratio_schedule[b][1], x[index], t[index], y[index]))
+            rows.append(index)
+        return torch.cat(parts)[torch.argsort(torch.cat(rows))]
 
     def make_block(self, index):
         cfg = self.config

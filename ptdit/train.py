@@ -50,6 +50,7 @@ from ptdit.data.latents import LatentDataset
 from ptdit.data.order import TRAIN, StepBatches, generator
 from ptdit.data.video_latents import FORMAT as VIDEO_FORMAT
 from ptdit.data.video_latents import VideoLatentDataset
+from ptdit.dynamic_ratio import with_time_kind
 from ptdit.objectives import call_conditioned, is_text_model, make_objective, with_null_caption
 
 log = logging.getLogger(__name__)
@@ -323,7 +324,10 @@ def _train(config, ctx, on_step):
 
     data = open_training_data(config.data)
     captioned = getattr(data, "captioned", False)
-    overrides = plain(model_overrides(config, data.meta))
+    overrides = plain(with_time_kind(model_overrides(config, data.meta), config.objective, config.objective_options))
+    if overrides.get("dynamic_ratio") is not None and config.grad_checkpointing:
+        raise ValueError("grad_checkpointing recomputes a block in the backward pass, after a dynamic-ratio forward "
+                         "has switched the windows back; train dynamic_ratio without it")
     torch.manual_seed(config.seed)  # the initial weights depend on the seed only (DDP also broadcasts them)
     model = ptdit.create_model(config.model, **overrides).to(ctx.device)
     ema = deepcopy(model).requires_grad_(False).eval()

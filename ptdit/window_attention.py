@@ -98,6 +98,13 @@ class WindowAttention(Attention):
         self.grid, self.window = tuple(grid), tuple(window)
         self.tokens_per_window = self.window[0] * self.window[1] * self.window[2]
 
+    def set_window(self, window):
+        """Attend inside windows of another size from now on: the attention has no parameter that
+        depends on the window, so one set of weights serves every ratio (ptdit/dynamic_ratio.py)."""
+        check_windows(self.grid, window)
+        self.window = tuple(int(w) for w in window)
+        self.tokens_per_window = self.window[0] * self.window[1] * self.window[2]
+
     def forward(self, x):
         b, n, c = x.shape
         return super().forward(x.view(-1, self.tokens_per_window, c)).view(b, n, c)
@@ -137,18 +144,35 @@ class ShiftedWindowAttention(WindowAttention):
 
     def __init__(self, dim, num_heads, grid, window):
         super().__init__(dim, num_heads, grid, window)
-        self.shifts = shift_sizes(self.window)
-        classes = shifted_regions(self.grid, self.window)
-        self.class_shapes = [(size, members.shape[0]) for size, members in classes]   # (size, groups)
-        # window-major position of every grid token: the groups as rows of window-major tokens
-        position = torch.argsort(window_order(self.grid, self.window))
-        order = torch.cat([position[members].flatten() for _, members in classes])
+        self.shifts, self.class_shapes, order = self.layout(self.window)
         self.register_buffer("order", order.to(self.qkv.weight.device), persistent=False)
         self._rows_cache = {}
+        self._layouts = {}           # (window, device) -> layout(window), for set_window
+
+    def layout(self, window):
+        """(shifts, [(group size, groups)] per size class, (N,) window-major row of every group token)."""
+        classes = shifted_regions(self.grid, window)
+        # window-major position of every grid token: the groups as rows of window-major tokens
+        position = torch.argsort(window_order(self.grid, window))
+        order = torch.cat([position[members].flatten() for _, members in classes])
+        return shift_sizes(window), [(size, members.shape[0]) for size, members in classes], order
+
+    def set_window(self, window):
+        """Shifted windows of another size; their layout is computed once per window."""
+        window = tuple(int(w) for w in window)
+        if window == self.window:
+            return
+        super().set_window(window)
+        key = (window, self.qkv.weight.device)
+        if key not in self._layouts:
+            shifts, class_shapes, order = self.layout(window)
+            self._layouts[key] = (shifts, class_shapes, order.to(key[1]))
+        self.shifts, self.class_shapes, self.order = self._layouts[key]
 
     def rows(self, batch, device):
-        """(order, inverse) over the batch's B*N rows, class-major; built once per batch size."""
-        key = (batch, device)
+        """(order, inverse) over the batch's B*N rows, class-major; built once per batch size (and
+        window: a dynamic ratio switches between a few)."""
+        key = (batch, device, self.window)
         if key not in self._rows_cache:
             n = self.order.numel()
             order, start = [], 0
@@ -157,7 +181,9 @@ class ShiftedWindowAttention(WindowAttention):
                 order.append((torch.arange(batch, device=device).view(-1, 1) * n + part).flatten())
                 start += size * groups
             order = torch.cat(order)
-            self._rows_cache = {key: (order, torch.argsort(order))}   # keep one: the batch rarely changes
+            if len(self._rows_cache) >= 8:
+                self._rows_cache.clear()      # keep a few: the batch size and window rarely change
+            self._rows_cache[key] = (order, torch.argsort(order))
         return self._rows_cache[key]
 
     def forward(self, x):
