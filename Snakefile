@@ -28,6 +28,7 @@ rule all:
         "results/table_efficiency.csv",
         "results/table_imagenet.csv",
         "results/table_ablation.csv",
+        "results/table_compression.csv",
         "results/table_ucf101.csv",
         "results/table_msrvtt.csv",
     default_target: True

@@ -12,9 +12,8 @@ in opposite directions, so a model reads t by the objective it is trained with (
           x1 the data, x0 the noise; the samplers integrate from t0 ~ 0 to t1 ~ 1) -> 1 - t
 DiT's sampler calls the model with the original timestep of a respaced step (ptdit/diffusion/respace.py),
 so the fraction of a 25-step sampler's step is that of the same noise level in training.
+Torch is imported where it is used: the workflow's plan names runs with schedule_name at parse time.
 """
-
-import torch
 
 TIME_KINDS = ("ddpm", "sit")
 DDPM_TIMESTEPS = 1000        # DiT's diffusion (create_diffusion's default diffusion_steps)
@@ -59,6 +58,8 @@ def noise_fraction(t, kind):
     kind's range is an error, which catches a SiT model given DDPM's integer t."""
     if kind not in TIME_KINDS:
         raise ValueError(f"unknown dynamic_ratio_time '{kind}'; choose one of {TIME_KINDS}")
+    import torch
+
     t = t.detach().to(torch.float64)
     fraction = t / DDPM_TIMESTEPS if kind == "ddpm" else 1.0 - t
     if t.numel() and (fraction.min() < -0.5 or fraction.max() > 1.5):
@@ -70,12 +71,16 @@ def noise_fraction(t, kind):
 
 def bucket_of(t, schedule, kind):
     """(N,) long: the schedule entry of each timestep (the first whose bound >= its noise fraction)."""
+    import torch
+
     bounds = torch.tensor([b for b, _ in schedule], dtype=torch.float64, device=t.device)
     return torch.bucketize(noise_fraction(t, kind), bounds, right=False)
 
 
 def ratio_shares(timesteps, schedule, kind):
     """{ratio: share of the model calls} for the timesteps a sampler calls the model with (one call each)."""
+    import torch
+
     buckets = bucket_of(torch.as_tensor(timesteps), schedule, kind).tolist()
     shares = {}
     for b in buckets:

@@ -28,6 +28,7 @@ import math
 
 from evaluation.report.paper_quality import ABLATION_RECIPE, DEFAULTS, SWITCHES, normalise, paper_ablation, paper_row, reference_rows
 from ptdit.atomic import atomic_text
+from ptdit.dynamic_ratio import schedule_name
 
 METRICS = ("fid", "sfid", "is", "precision", "recall")
 CI_METRICS = (*METRICS, "class_acc")
@@ -66,13 +67,21 @@ def _finite(value):
 _COST_CACHE = {}
 
 
-def measured_cost(model, overrides):
-    """(params_M, GFLOPs) of the model as trained. Cached: ablation rows repeat one shape."""
+def measured_cost(model, overrides, sampling=None):
+    """(params_M, GFLOPs) of the model as trained. Cached: ablation rows repeat one shape. A dynamic-ratio
+    PT-DiT costs the mean over its sampler's calls: sampling = (objective, sampler, sample_steps)."""
     from evaluation.efficiency.flops import model_gflops
 
-    key = (model, json.dumps(overrides or {}, sort_keys=True))
+    dynamic = (overrides or {}).get("dynamic_ratio") is not None
+    key = (model, json.dumps(overrides or {}, sort_keys=True), tuple(sampling or ()) if dynamic else ())
     if key not in _COST_CACHE:
-        params, gflops = model_gflops(model, **(overrides or {}))
+        if dynamic:
+            from evaluation.efficiency.dynamic_ratio_cost import schedule_cost
+
+            objective, sampler, steps = sampling
+            params, gflops, _ = schedule_cost(model, overrides, objective, sampler, int(steps))
+        else:
+            params, gflops = model_gflops(model, **(overrides or {}))
         _COST_CACHE[key] = (params / 1e6, gflops)
     return _COST_CACHE[key]
 
@@ -85,7 +94,8 @@ def _sig(value, digits=4):
 def measured_columns(row):
     """The columns every table shares: the run's recipe, its cost, its metrics."""
     result = read_eval(row["eval_json"])
-    params_M, gflops = measured_cost(row["model"], row.get("model_overrides"))
+    params_M, gflops = measured_cost(row["model"], row.get("model_overrides"),
+                                     (row.get("objective"), row.get("sampler"), row.get("sample_steps")))
     out = {key: row.get(key) for key in ("dataset", "scale", "model", "objective", "train_steps", "sampler",
                                          "sample_steps", "cfg", "eval_json")}
     out.update(feature_extractor=result.get("feature_extractor"), params_M=_sig(params_M), gflops=_sig(gflops),
@@ -195,8 +205,12 @@ def ablation_switch(model, overrides):
 def ablation_row(row):
     overrides = row.get("model_overrides") or {}
     out = measured_columns(row)
-    switch, value = ablation_switch(row["model"], overrides)
-    paper = paper_ablation(switch, value) if switch else paper_ablation("modules", "full")
+    if overrides.get("dynamic_ratio") is not None:     # issue 16: not in the paper; GFLOPs = mean over sampling
+        switch, value = "dynamic_ratio", schedule_name(overrides["dynamic_ratio"])
+        paper = {}
+    else:
+        switch, value = ablation_switch(row["model"], overrides)
+        paper = paper_ablation(switch, value) if switch else paper_ablation("modules", "full")
     out.update(paper)
     if switch is None:   # the full model is the reference row of every group
         out.update(group="full", setting="full model (mean proxy, cross-attention, (1,2,2))")

@@ -12,13 +12,21 @@ guidance `cfg`, and evaluates. `variant` names an ablation switch on top of the 
 Token-merging rows (config `imagenet.tome`, issue 16) sample the checkpoint of the table row they name
 with ToMe-DiT (baselines/tome.py) at each ratio: no training of their own, `_tome{ratio}` after the
 sample name, and the model name `<DiT name>-ToMe<ratio>` (registered for ratios 0.25 and 0.5).
+
+Compression rows (config `imagenet.compression`, issue 16) train the named PT-DiT row at each ratio and
+dynamic schedule (variant "dynamic_ratio-1x2x2@0.6+1x4x4@1", ptdit/dynamic_ratio.py): a ratio equal to
+the row's own window is that row (variant base), the others carry the variant names the ablation gives
+them, so a run that a table or ablation row also asks for has one folder and trains once.
 """
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from evaluation.efficiency.point_files import model_slug
+from ptdit.dynamic_ratio import schedule_from_name, schedule_name
 
-SWITCHES = ("modules", "proxy_mode", "injection", "compression_ratio")
+SWITCHES = ("modules", "proxy_mode", "injection", "compression_ratio", "dynamic_ratio")
+WINDOWS_PER_SIDE = 8         # PT-DiT's default ratio: 8 x 8 windows (ptdit/pt_dit.py; the plan stays torch-free)
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,8 @@ def format_cfg(cfg):
 def variant_name(switch, value):
     if switch not in SWITCHES:
         raise ValueError(f"unknown ablation switch '{switch}'; choose one of {SWITCHES}")
+    if switch == "dynamic_ratio":
+        return f"{switch}-{schedule_name(value)}"
     if isinstance(value, (list, tuple)):
         value = "x".join(str(int(v)) for v in value)
     return f"{switch}-{value}"
@@ -79,6 +89,8 @@ def variant_overrides(variant):
                          f"with switch in {SWITCHES}")
     if switch == "compression_ratio":
         return {switch: [int(v) for v in value.split("x")]}
+    if switch == "dynamic_ratio":
+        return {switch: schedule_from_name(value)}
     return {switch: value}
 
 
@@ -99,6 +111,16 @@ def table_rows(section):
     return [make_row(spec, section) for spec in section["rows"]] + tome_rows(section)
 
 
+def named_row(section, model, objective, key):
+    """The imagenet.rows entry (without train_steps) with this model and objective, which `key` names."""
+    matches = [spec for spec in section["rows"] if (spec["model"], spec["objective"]) == (model, objective)
+               and "train_steps" not in spec]
+    if not matches:
+        raise ValueError(f"{key} names {model} / {objective}, which is not a row of imagenet.rows (without "
+                         f"train_steps); add that row or change {key}")
+    return matches[0]
+
+
 def tome_model(model, ratio):
     """'DiT-S/2', 0.25 -> 'DiT-S/2-ToMe0.25' (ptdit/registry.py)."""
     return f"{model}-ToMe{float(ratio):g}"
@@ -110,12 +132,7 @@ def tome_rows(section):
     tome = section.get("tome")
     if not tome or not tome.get("ratios"):
         return []
-    matches = [spec for spec in section["rows"] if (spec["model"], spec["objective"]) == (tome["model"], tome["objective"])
-               and "train_steps" not in spec]
-    if not matches:
-        raise ValueError(f"imagenet.tome names {tome['model']} / {tome['objective']}, which is not a row of imagenet.rows "
-                         f"(without train_steps); add that row or change imagenet.tome's model/objective")
-    base = make_row(matches[0], section)
+    base = make_row(named_row(section, tome["model"], tome["objective"], "imagenet.tome"), section)
     return [Row(model=tome_model(base.model, r), objective=base.objective, train_steps=base.train_steps,
                 sampler=base.sampler, sample_steps=base.sample_steps, cfg=base.cfg, overrides=base.overrides,
                 tome_ratio=float(r), run_model=base.model) for r in tome["ratios"]]
@@ -128,22 +145,62 @@ def ablation_rows(section):
     ablation = section.get("ablation")
     if not ablation:
         return []
-    matches = [spec for spec in section["rows"] if (spec["model"], spec["objective"]) == (ablation["model"], ablation["objective"])
-               and "train_steps" not in spec]
-    if not matches:
-        raise ValueError(f"imagenet.ablation names {ablation['model']} / {ablation['objective']}, which is not a row of "
-                         f"imagenet.rows (without train_steps); add that row or change the ablation's model/objective")
-    base = {**matches[0], **{k: ablation[k] for k in ("sampler", "sample_steps", "cfg") if k in ablation}}
+    spec = named_row(section, ablation["model"], ablation["objective"], "imagenet.ablation")
+    base = {**spec, **{k: ablation[k] for k in ("sampler", "sample_steps", "cfg") if k in ablation}}
     rows = [make_row(base, section)]
     for switch, values in ablation["settings"].items():
         rows += [make_row(base, section, variant_name(switch, value)) for value in values]
     return rows
 
 
+def built_window(model, overrides):
+    """A PT-DiT row's compression ratio: its override, else the default of 8 x 8 windows per frame."""
+    from ptdit import get_spec
+    from ptdit.config import TransformerConfig
+
+    fields = {**get_spec(model).config, **overrides}
+    if fields.get("compression_ratio"):
+        return tuple(int(r) for r in fields["compression_ratio"])
+    names = {f.name for f in dataclasses.fields(TransformerConfig)}
+    _, h, w = TransformerConfig(**{k: v for k, v in fields.items() if k in names}).grid
+    return (1, h // WINDOWS_PER_SIDE, w // WINDOWS_PER_SIDE)
+
+
+def compression_rows(section):
+    """PT-DiT rows of results/table_compression.csv: the row `imagenet.compression` names (its shape and
+    training), for each objective, at each ratio and each dynamic schedule."""
+    comp = section.get("compression")
+    if not comp:
+        return []
+    sampling = {k: comp[k] for k in ("sample_steps", "cfg") if k in comp}
+    rows = []
+    for objective in comp["objectives"]:
+        spec = {**named_row(section, comp["model"], objective, "imagenet.compression"), **sampling}
+        own = built_window(spec["model"], make_row(spec, section).overrides)
+        for ratio in comp["ratios"]:
+            variant = "base" if tuple(int(r) for r in ratio) == own else variant_name("compression_ratio", ratio)
+            rows.append(make_row(spec, section, variant))
+        rows += [make_row(spec, section, variant_name("dynamic_ratio", s)) for s in comp.get("dynamic_ratios", [])]
+    return rows
+
+
+def compression_reference_rows(section):
+    """The table rows that draw the reference line of the compression figure (DiT, SiT): their own runs."""
+    comp = section.get("compression") or {}
+    return [make_row(named_row(section, r["model"], r["objective"], "imagenet.compression.reference"), section)
+            for r in comp.get("reference", [])]
+
+
+def compression_report_rows(section):
+    """The rows.yaml entries of `ptdit report-compression`: PT-DiT rows (role pt-dit), then the reference rows."""
+    return ([{**r, "role": "pt-dit"} for r in report_rows(compression_rows(section), section)]
+            + [{**r, "role": "reference"} for r in report_rows(compression_reference_rows(section), section)])
+
+
 def run_index(section):
     """run_key -> Row, checking that rows sharing a run agree on its overrides."""
     index = {}
-    for row in table_rows(section) + ablation_rows(section):
+    for row in table_rows(section) + ablation_rows(section) + compression_rows(section):
         if row.tome_ratio:
             continue             # samples another row's run
         known = index.setdefault(row.run_key, row)

@@ -1,10 +1,13 @@
-"""`ptdit report-imagenet` and `ptdit report-ablation`: the command line of evaluation/report/imagenet.py
-and evaluation/report/imagenet_figures.py (argparse only; the work is there).
+"""`ptdit report-imagenet`, `ptdit report-ablation` and `ptdit report-compression`: the command line of
+evaluation/report/imagenet.py, imagenet_figures.py, compression.py and compression_figure.py (argparse
+only; the work is there).
 
     ptdit report-imagenet --rows results/report/imagenet_rows.yaml --out-dir results
         -> results/table_imagenet.{csv,md}, results/figures/{fid_vs_gflops,training_loss}.{png,pdf}
     ptdit report-ablation --rows results/report/ablation_rows.yaml --out-dir results
         -> results/table_ablation.{csv,md}
+    ptdit report-compression --rows results/report/compression_rows.yaml --out-dir results
+        -> results/table_compression.{csv,md}, results/figures/fid_vs_compression.{png,pdf}
 
 rows.yaml is a YAML list of row dicts (the Snakemake report rule writes it); see
 evaluation/report/imagenet.py for the keys.
@@ -46,6 +49,17 @@ def cmd_report_ablation(args):
     print(out_csv)
 
 
+def cmd_report_compression(args):
+    from evaluation.report.compression import build_compression_table
+    from evaluation.report.compression_figure import make_compression_figure
+
+    out_csv = os.path.join(args.out_dir, "table_compression.csv")
+    table = build_compression_table(read_rows(args.rows), out_csv, os.path.join(args.out_dir, "table_compression.md"))
+    print(out_csv)
+    for path in make_compression_figure(table, args.figures_dir or os.path.join(args.out_dir, "figures")):
+        print(path)
+
+
 def add_parser(subparsers):
     imagenet = subparsers.add_parser(
         "report-imagenet", help="table_imagenet.csv/.md and the FID-vs-GFLOPs and training-loss figures")
@@ -58,4 +72,10 @@ def add_parser(subparsers):
     ablation.add_argument("--rows", required=True, help="YAML list of rows (model, model_overrides, eval_json, ...)")
     ablation.add_argument("--out-dir", default="results", help="where table_ablation.csv/.md go")
     ablation.set_defaults(func=cmd_report_ablation)
-    return imagenet, ablation
+    compression = subparsers.add_parser(
+        "report-compression", help="table_compression.csv/.md and the FID-vs-compression-ratio figure (issue 16)")
+    compression.add_argument("--rows", required=True, help="YAML list of rows (model, objective, role, eval_json, ...)")
+    compression.add_argument("--out-dir", default="results", help="where table_compression.csv/.md go")
+    compression.add_argument("--figures-dir", default=None, help="default: OUT_DIR/figures")
+    compression.set_defaults(func=cmd_report_compression)
+    return imagenet, ablation, compression

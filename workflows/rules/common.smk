@@ -5,7 +5,8 @@ import shlex
 
 from snakemake.exceptions import WorkflowError
 
-from evaluation.report.imagenet_plan import ablation_rows, missing_paths, report_rows, run_index, table_rows, tome_model
+from evaluation.report.imagenet_plan import (ablation_rows, compression_reference_rows, compression_report_rows,
+                                            compression_rows, missing_paths, report_rows, run_index, table_rows, tome_model)
 from evaluation.report import video_plan
 from evaluation.efficiency.point_files import model_from_slug, point_filename
 
@@ -120,9 +121,13 @@ def row_label(row):
 
 def rows_yaml(rows):
     """The rows file of `ptdit report-imagenet` / `report-ablation`, as text."""
+    return yaml_text(report_rows(rows, IMAGENET))
+
+
+def yaml_text(entries):
     import yaml
 
-    return yaml.safe_dump(report_rows(rows, IMAGENET), sort_keys=False)
+    return yaml.safe_dump(entries, sort_keys=False)
 
 
 def launcher(stage):

@@ -226,3 +226,25 @@ rule table_ablation:
     shell:
         "mkdir -p results/report && printf '%s' {params.rows:q} > results/report/ablation_rows.yaml && "
         "ptdit report-ablation --rows results/report/ablation_rows.yaml --out-dir results > {log} 2>&1"
+
+
+# Issue 16: FID against compression ratio. The rows (evaluation/report/imagenet_plan.py compression_rows)
+# reuse the run folders of equal table and ablation rows; the reference rows are table rows.
+rule table_compression:
+    input:
+        [row.eval_json(DATASET) for row in compression_rows(IMAGENET) + compression_reference_rows(IMAGENET)],
+    output:
+        csv=report("results/table_compression.csv", caption="../report/table_compression.rst", category="Compression ratio"),
+        md="results/table_compression.md",
+        png=report("results/figures/fid_vs_compression.png", caption="../report/fid_vs_compression.rst",
+                   category="Compression ratio"),
+        pdf="results/figures/fid_vs_compression.pdf",
+    log:
+        "logs/report/table_compression.log",
+    params:
+        rows=lambda wildcards: yaml_text(compression_report_rows(IMAGENET)),
+    conda:
+        "../envs/ptdit.yaml"
+    shell:
+        "mkdir -p results/report && printf '%s' {params.rows:q} > results/report/compression_rows.yaml && "
+        "ptdit report-compression --rows results/report/compression_rows.yaml --out-dir results > {log} 2>&1"
