@@ -17,7 +17,7 @@ pytestmark = pytest.mark.skipif(not os.path.exists(SNAKEMAKE), reason="snakemake
 CI_CONFIG = os.path.join(ROOT, "tests", "imagenet_ci.yaml")
 KILL_CONFIG = os.path.join(ROOT, "tests", "imagenet_kill_ci.yaml")
 PAPER_CONFIG = os.path.join(ROOT, "workflows", "config", "paper.yaml")
-TARGETS = ("results/table_imagenet.csv", "results/table_ablation.csv")
+TARGETS = ("results/table_imagenet.csv", "results/table_ablation.csv", "results/table_compression.csv")
 METRICS = ("fid", "sfid", "is", "precision", "recall")
 
 
@@ -69,23 +69,47 @@ def test_table_imagenet_has_every_row_measured_and_finite(ci_run):
         assert row["fid_vs_reference"] in ("", "overlaps") or row["fid_vs_reference"].startswith(("better", "worse"))
     assert (ci_run / "results" / "figures" / "samples.png").stat().st_size > 1000
     grids = list((ci_run / "results" / "samples").rglob("*.png"))
-    # one grid per sample file: the 9 table rows (7 trained/untrained + 2 ToMe) and the 3 ablation-only runs
-    assert len(grids) == len(rows) + 3 and all(g.with_suffix(".npz").is_file() for g in grids)
+    # one grid per sample file: the 9 table rows (7 trained/untrained + 2 ToMe), the 4 ablation-only runs
+    # and the compression plan's one run of its own (sit's dynamic ratio)
+    assert len(grids) == len(rows) + 5 and all(g.with_suffix(".npz").is_file() for g in grids)
 
 
 def test_html_report(ci_run):
     done = snakemake("--report", "results/report.html", "--cores", "2", "--configfile", CI_CONFIG, cwd=ci_run, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     page = (ci_run / "results" / "report.html").read_text(errors="replace")
-    for name in ("table_imagenet.csv", "fid_vs_gflops.png", "samples.png", "table_ablation.csv"):
+    for name in ("table_imagenet.csv", "fid_vs_gflops.png", "samples.png", "table_ablation.csv", "table_compression.csv",
+                 "fid_vs_compression.png"):
         assert name in page, name
 
 
 def test_table_ablation_rows(ci_run):
     rows = read_table(ci_run / "results" / "table_ablation.csv")
-    assert len(rows) == 4
+    assert len(rows) == 5
     assert all(math.isfinite(float(r["fid"])) for r in rows)
     assert any(r["paper_fid"] and float(r["paper_fid"]) == pytest.approx(23.71) for r in rows)  # w/o GIIM
+    dynamic = [r for r in rows if r["group"] == "other (dynamic_ratio)"]
+    assert [r["setting"] for r in dynamic] == ["dynamic_ratio = 1x2x2@0.5+1x4x4@1"] and not dynamic[0]["paper_fid"]
+
+
+def test_table_compression(ci_run):
+    rows = read_table(ci_run / "results" / "table_compression.csv")
+    keys = [(r["model"], r["objective"], r["role"], r["compression_ratio"]) for r in rows]
+    assert keys == [("PT-DiT/S-Class", "ddpm", "pt-dit", "1x2x2"), ("PT-DiT/S-Class", "ddpm", "pt-dit", "dynamic"),
+                    ("PT-DiT/S-Class", "sit", "pt-dit", "1x2x2"), ("PT-DiT/S-Class", "sit", "pt-dit", "dynamic"),
+                    ("DiT-S/2", "ddpm", "reference", ""), ("SiT-S/2", "sit", "reference", "")]
+    for row in rows:
+        for name in ("fid", "fid_ci_low", "fid_ci_high", "gflops", "params_M", "class_acc"):
+            assert math.isfinite(float(row[name])), (row["model"], name, row[name])
+        assert float(row["fid_ci_low"]) <= float(row["fid"]) <= float(row["fid_ci_high"])
+    # the static (1,2,2) rows are the table's PT-DiT rows: the same eval JSON, the same numbers
+    table = {(r["model"], r["objective"]): r for r in read_table(ci_run / "results" / "table_imagenet.csv")}
+    for row in rows:
+        if row["compression_ratio"] in ("1x2x2", ""):
+            assert row["fid"] == table[(row["model"], row["objective"])]["fid"]
+    # the dynamic point costs the mean of (1,2,2) and (1,4,4) over the sampler's calls: less than (1,2,2)
+    assert float(rows[1]["gflops"]) < float(rows[0]["gflops"]) and float(rows[3]["gflops"]) < float(rows[2]["gflops"])
+    assert (ci_run / "results" / "figures" / "fid_vs_compression.png").stat().st_size > 1000
 
 
 def test_default_config_dry_run(tmp_path):
