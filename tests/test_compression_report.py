@@ -11,8 +11,16 @@ import yaml
 import ptdit
 from evaluation.report.compression import build_compression_table
 from evaluation.report.compression_figure import make_compression_figure
-from evaluation.report.imagenet_plan import (ablation_rows, built_window, compression_reference_rows, compression_report_rows,
-                                             compression_rows, run_index, table_rows, variant_overrides)
+from evaluation.report.imagenet_plan import (
+    ablation_rows,
+    built_window,
+    compression_reference_rows,
+    compression_report_rows,
+    compression_rows,
+    run_index,
+    table_rows,
+    variant_overrides,
+)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DYNAMIC = "dynamic_ratio-1x2x2@0.6+1x4x4@1"

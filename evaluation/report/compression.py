@@ -10,8 +10,7 @@ says (1,2,2) on a 16 x 16 grid; a dynamic row's GFLOPs are the mean over its sam
 
 import json
 
-from evaluation.report.imagenet import (CI_COLUMNS, METRICS, check_rows, mark_against_reference, measured_columns,
-                                        write_csv, write_md)
+from evaluation.report.imagenet import CI_COLUMNS, METRICS, check_rows, mark_against_reference, measured_columns, write_csv, write_md
 from ptdit.dynamic_ratio import schedule_name
 
 ROLES = ("pt-dit", "reference")
