@@ -103,10 +103,10 @@ def test_table_compression(ci_run):
             assert math.isfinite(float(row[name])), (row["model"], name, row[name])
         assert float(row["fid_ci_low"]) <= float(row["fid"]) <= float(row["fid_ci_high"])
     # the static (1,2,2) rows are the table's PT-DiT rows: the same eval JSON, the same numbers
-    table = {(r["model"], r["objective"]): r for r in read_table(ci_run / "results" / "table_imagenet.csv")}
+    table = {(r["model"], r["objective"], r["train_steps"]): r for r in read_table(ci_run / "results" / "table_imagenet.csv")}
     for row in rows:
         if row["compression_ratio"] in ("1x2x2", ""):
-            assert row["fid"] == table[(row["model"], row["objective"])]["fid"]
+            assert row["fid"] == table[(row["model"], row["objective"], row["train_steps"])]["fid"]
     # the dynamic point costs the mean of (1,2,2) and (1,4,4) over the sampler's calls: less than (1,2,2)
     assert float(rows[1]["gflops"]) < float(rows[0]["gflops"]) and float(rows[3]["gflops"]) < float(rows[2]["gflops"])
     assert (ci_run / "results" / "figures" / "fid_vs_compression.png").stat().st_size > 1000
