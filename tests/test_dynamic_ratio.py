@@ -128,12 +128,20 @@ def test_a_batch_split_by_bucket_equals_each_sample_at_its_ratio():
     assert all(p.grad is not None for p in two.parameters() if p.requires_grad)
 
 
-def test_training_with_a_dynamic_ratio_resumes_bit_exactly(tmp_path, pixels):  # noqa: F811
+def test_training_with_a_dynamic_ratio_resumes_bit_exactly(tmp_path, pixels, monkeypatch):  # noqa: F811
     # 16 px -> 8x8 tokens: (1,2,2) and (1,4,4) both tile it; SiT's t, 8 per batch, falls in both buckets
     overrides = dict(depth=2, hidden_size=32, num_heads=2, dynamic_ratio=SCHEDULE)
     kw = dict(model="PT-DiT/S-Class", model_overrides=overrides, objective="sit")
     reference = config(tmp_path / "reference", pixels, **kw)
+    PTDiT = type(ptdit.create_model("PT-DiT/S-Class", **TINY))
+    parts, forward_at = [], PTDiT.forward_at
+
+    def recording(self, window, *args):
+        parts.append(tuple(window))
+        return forward_at(self, window, *args)
+    monkeypatch.setattr(PTDiT, "forward_at", recording)
     ref_model, ref_ema = weights(train(reference))
+    assert len(parts) > reference.steps and set(parts) == {(1, 2, 2), (1, 4, 4)}   # batches were split by bucket
     final = torch.load(os.path.join(reference.run_dir, "final.pt"), weights_only=True)
     assert final["model_overrides"]["dynamic_ratio_time"] == "sit"
 
