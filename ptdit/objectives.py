@@ -150,7 +150,8 @@ class _GivenDraws(Transport):
 
 
 class SiTObjective:
-    """SiT's interpolants (willisma/SiT transport/): Linear | GVP | VP paths, velocity | score | noise."""
+    """SiT's interpolants (willisma/SiT transport/): Linear | GVP | VP paths, velocity | score | noise
+    (| data, ours: ptdit/transport/prediction.py)."""
 
     kind = "sit"
     default_sampler = "sde"

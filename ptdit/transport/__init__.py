@@ -8,7 +8,8 @@ def create_transport(path_type="Linear", prediction="velocity", loss_weight=None
                      train_eps=None, sample_eps=None):
     """SiT's create_transport (transport/__init__.py): same arguments, defaults and eps rules.
 
-    path_type: "Linear" | "GVP" | "VP"; prediction: "velocity" | "score" | "noise";
+    path_type: "Linear" | "GVP" | "VP"; prediction: "velocity" | "score" | "noise" | "data" (ours,
+    see prediction.py: its eps rules are those of score / noise);
     loss_weight: None | "velocity" | "likelihood".
     eps rules: VP: train 1e-5, sample 1e-3; Linear/GVP with score or noise: 1e-3 and 1e-3;
     Linear/GVP with velocity: 0 and 0 (stable everywhere). As in SiT, the sample_eps default

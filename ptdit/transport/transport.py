@@ -60,6 +60,7 @@ class Transport:
         """{"loss": per-sample loss [B], "pred": model output}; train with loss.mean().
 
         velocity: mean((v - (alpha' x1 + sigma' x0))^2). noise: weight * mean((eps_hat - x0)^2).
+        data (ours): weight * mean((x1_hat - x1)^2).
         score: weight * mean((s_hat * sigma_t + x0)^2). The weight is 1 by default, or SiT's
         "velocity" (drift_var / sigma_t)^2 / "likelihood" drift_var / sigma_t^2.
         """
@@ -81,6 +82,8 @@ class Transport:
             weight = 1
         if self.prediction == "noise":
             terms["loss"] = mean_flat(weight * (pred - x0) ** 2)
+        elif self.prediction == "data":  # ours (prediction.py): plain x-loss by default, as DDPM's x0
+            terms["loss"] = mean_flat(weight * (pred - x1) ** 2)
         else:
             terms["loss"] = mean_flat(weight * (pred * sigma_t + x0) ** 2)
         return terms
