@@ -106,6 +106,8 @@ rule train:
         ema=IMAGENET["train"]["ema_decay"],
         ckpt=IMAGENET["train"]["ckpt_every"],
         log_every=IMAGENET["train"].get("log_every", 10),
+        objective_options=lambda wildcards: " ".join(
+            f"-o {k}={v}" for k, v in IMAGENET["train"].get("objective_options", {}).get(wildcards.objective, {}).items()),
     threads: IMAGENET["train"].get("threads", 1)
     resources:
         gpu=IMAGENET["train"].get("gpus", 0),
@@ -117,7 +119,8 @@ rule train:
         "logs/{dataset}/train/{model}_{objective}_{variant}_s{steps}.tsv"
     shell:
         "OMP_NUM_THREADS={threads} {params.launch} train {params.run_dir} --data {params.data} "
-        "--model '{params.model}' {params.overrides} --objective {wildcards.objective} --steps {wildcards.steps} "
+        "--model '{params.model}' {params.overrides} --objective {wildcards.objective} {params.objective_options} "
+        "--steps {wildcards.steps} "
         "--batch-size {params.batch} --lr {params.lr} --ema-decay {params.ema} --ckpt-every {params.ckpt} "
         "--log-every {params.log_every} --num-workers 0 --no-progress > {log} 2>&1"
 
@@ -133,6 +136,8 @@ rule sample:
         tome=tome_args,
         num=IMAGENET["sample"]["num_samples"],
         batch=IMAGENET["sample"]["batch_size"],
+        options=lambda wildcards: " ".join(f"-s {k}={v}" for k, v in
+                                           IMAGENET["sample"].get("sampler_options", {}).get(wildcards.sampler, {}).items()),
     threads: IMAGENET["sample"].get("threads", 1)
     resources:
         gpu=IMAGENET["sample"].get("gpus", 0),
@@ -145,7 +150,7 @@ rule sample:
     shell:
         "OMP_NUM_THREADS={threads} {params.launch} sample {input} {output.npz} --num-samples {params.num} "
         "--batch-size {params.batch} --num-steps {wildcards.nsteps} --sampler {wildcards.sampler} "
-        "--cfg-scale {wildcards.cfg} --labels balanced {params.tome} > {log} 2>&1 && "
+        "--cfg-scale {wildcards.cfg} --labels balanced {params.options} {params.tome} > {log} 2>&1 && "
         "python -m evaluation.report.sample_grid grid {output.npz} {output.grid} >> {log} 2>&1"
 
 
