@@ -179,6 +179,18 @@ def test_ablation_table(tmp_path):
     assert "Table 2" in (tmp_path / "table_ablation.md").read_text()
 
 
+def test_ablation_full_model_is_the_plans_base_row_on_a_small_grid(tmp_path):
+    """Patch 4 on 32 px: an 8 x 8 grid, where the 64-window default would be (1,1,1). The base row sets
+    (1,2,2); it is the full model, and (1,4,4) is the (d) row, not a second full model."""
+    base = {**SMALL, "patch_size": 4, "input_size": 32, "compression_ratio": [1, 2, 2]}
+    rows = [row(tmp_path, 0, "PT-DiT/S-Class", "ddpm", 20.0, model_overrides=base, variant="base"),
+            row(tmp_path, 1, "PT-DiT/S-Class", "ddpm", 21.0, model_overrides={**base, "compression_ratio": [1, 4, 4]},
+                variant="compression_ratio-1x4x4")]
+    table = build_ablation_table(rows, tmp_path / "a.csv", tmp_path / "a.md")
+    assert [(r["group"], r["setting"]) for r in table] == [
+        ("(d)", "compression ratio (1,4,4)"), ("full", "full model (mean proxy, cross-attention, (1,2,2))")]
+
+
 def test_ablation_row_changing_two_switches_is_refused(tmp_path):
     rows = [row(tmp_path, 0, "PT-DiT/S-Class", "ddpm", 20.0,
                 model_overrides={**SMALL, "proxy_mode": "random", "injection": "linear"})]

@@ -180,9 +180,17 @@ def build_imagenet_table(rows, out_csv, out_md, reference=True):
 
 
 # --- the ablation table (paper Table 2) -------------------------------------------------------------
-def ablation_switch(model, overrides):
+def built_window(model, overrides):
+    from ptdit import get_spec
+
+    return tuple(get_spec(model).build_config(**(overrides or {})).window)
+
+
+def ablation_switch(model, overrides, full_window=None):
     """(switch, value) that this row changes from the full model, or (None, None) for the full model.
-    Read off the built config, so a default left implicit (compression_ratio None) still counts."""
+    Read off the built config, so a default left implicit (compression_ratio None) still counts.
+    full_window: the full model's windows when its row sets them (the plan's base row, e.g. (1,2,2) on
+    the CPU default's 8 x 8 grid); else whatever gives 64 windows on this grid ((1,2,2) on 16 x 16)."""
     from ptdit import get_spec
 
     overrides = overrides or {}
@@ -190,9 +198,8 @@ def ablation_switch(model, overrides):
     if not hasattr(config, "proxy_mode"):
         raise ValueError(f"ablation row {model}: Table 2 ablates PT-DiT models, not {type(config).__name__}")
     defaults = dict(DEFAULTS)
-    # The full model's windows are whatever gives 64 of them on this grid ((1,2,2) on 16x16 tokens).
-    defaults["compression_ratio"] = tuple(get_spec(model).build_config(
-        **{**overrides, "compression_ratio": None}).window)
+    defaults["compression_ratio"] = tuple(full_window) if full_window else built_window(
+        model, {**overrides, "compression_ratio": None})
     current = {s: getattr(config, s) for s in SWITCHES if s != "compression_ratio"}
     current["compression_ratio"] = tuple(config.window)
     changed = [(s, normalise(s, v)) for s, v in current.items() if normalise(s, v) != defaults[s]]
@@ -202,18 +209,19 @@ def ablation_switch(model, overrides):
     return changed[0] if changed else (None, None)
 
 
-def ablation_row(row):
+def ablation_row(row, full_window=None):
     overrides = row.get("model_overrides") or {}
     out = measured_columns(row)
     if overrides.get("dynamic_ratio") is not None:     # issue 16: not in the paper; GFLOPs = mean over sampling
         switch, value = "dynamic_ratio", schedule_name(overrides["dynamic_ratio"])
         paper = {}
     else:
-        switch, value = ablation_switch(row["model"], overrides)
+        switch, value = ablation_switch(row["model"], overrides, full_window)
         paper = paper_ablation(switch, value) if switch else paper_ablation("modules", "full")
     out.update(paper)
     if switch is None:   # the full model is the reference row of every group
-        out.update(group="full", setting="full model (mean proxy, cross-attention, (1,2,2))")
+        window = ",".join(map(str, full_window or built_window(row["model"], overrides)))
+        out.update(group="full", setting=f"full model (mean proxy, cross-attention, ({window}))")
     elif not paper:      # a setting the paper did not run
         out.update(group=f"other ({switch})", setting=f"{switch} = {value}")
     out["overrides"] = json.dumps(overrides, sort_keys=True)
@@ -230,7 +238,9 @@ def group_rank(group):
 def build_ablation_table(rows, out_csv, out_md):
     """Write table_ablation.csv and its .md, rows ordered (a), (b), similarity, (c), (d), full model."""
     check_rows(rows)
-    table = sorted((ablation_row(r) for r in rows), key=lambda r: group_rank(r["group"]))
+    base = next((r for r in rows if r.get("variant") == "base"), None)   # the plan's full model, if marked
+    full_window = built_window(base["model"], base.get("model_overrides")) if base else None
+    table = sorted((ablation_row(r, full_window) for r in rows), key=lambda r: group_rank(r["group"]))
     full = next((r for r in table if r["group"] == "full"), None)   # every group's reference
     mark_against_reference(table, lambda row: full)
     write_csv(table, ABLATION_COLUMNS, out_csv)

@@ -217,7 +217,8 @@ def report_rows(rows, section):
     return [{"model": r.model, "objective": r.objective, "train_steps": r.train_steps, "sampler": r.sampler,
              "sample_steps": r.sample_steps, "cfg": r.cfg, "eval_json": r.eval_json(dataset),
              "run_dir": None if r.tome_ratio else r.run_dir(dataset),   # ToMe rows: the DiT row plots the run
-             "model_overrides": r.overrides, "dataset": dataset, "scale": section["scale"]} for r in rows]
+             "model_overrides": r.overrides, "variant": r.variant, "dataset": dataset, "scale": section["scale"]}
+            for r in rows]
 
 
 def missing_paths(section):
