@@ -42,6 +42,9 @@ rule encode:
         vae=f"--vae {DATA['vae']}" if DATA.get("vae") else "",
         size=DATA["image_size"],
     threads: 2
+    # every training waits for it: scheduled before the extractor, which would otherwise hold a core
+    # for minutes while this job waits for two
+    priority: 10
     resources:
         gpu=IMAGENET["train"].get("gpus", 0) and 1,
     conda:
