@@ -13,6 +13,8 @@ A row (a dict, as the Snakemake report rule writes it to rows.yaml):
     model_overrides: {depth: 4, hidden_size: 96, ...}   # the model as trained (params/GFLOPs use it)
     dataset: imagenet-standin
     scale: default                 # default | paper
+    seeds: [0, 1, 2]               # optional, several training seeds: then
+    eval_jsons: [...]              #   one eval JSON per seed, averaged (see seed_mean)
 Ablation rows may also give `group` and `setting`; otherwise they are read off the overrides.
 
 The measured params and GFLOPs are those of the model as trained (overrides applied), at the trained
@@ -33,12 +35,13 @@ from ptdit.dynamic_ratio import schedule_name
 METRICS = ("fid", "sfid", "is", "precision", "recall")
 CI_METRICS = (*METRICS, "class_acc")
 CI_COLUMNS = [f"{m}_ci_{side}" for m in CI_METRICS for side in ("low", "high")]
+STD_COLUMNS = [f"{m}_std" for m in CI_METRICS]
 PAPER_COLUMNS = ["paper_params_M", "paper_gflops", "paper_fid", "paper_sfid", "paper_is", "paper_precision",
                  "paper_recall", "paper_train_steps", "paper_source"]
 IMAGENET_COLUMNS = (["dataset", "scale", "feature_extractor", "model", "objective", "train_steps", "sampler",
                      "sample_steps", "cfg", "params_M", "gflops", *METRICS, "class_acc", "fid_vs_reference",
                      "num_samples"] + PAPER_COLUMNS
-                    + ["model_overrides", *CI_COLUMNS, "class_acc_note", "eval_json", "kind", "source"])
+                    + ["model_overrides", *CI_COLUMNS, "class_acc_note", "eval_json", "kind", "source", "seeds", *STD_COLUMNS])
 ABLATION_COLUMNS = (["group", "setting", "model", "overrides", "dataset", "scale", "feature_extractor", "objective",
                      "train_steps", "sampler", "sample_steps", "cfg", "params_M", "gflops", *METRICS, "class_acc",
                      "fid_vs_reference", "num_samples", "paper_fid", "paper_gflops", "paper_params_M", "paper_source",
@@ -58,6 +61,28 @@ def read_eval(path):
     if bad:
         raise ValueError(f"eval JSON {path} has non-finite metrics: {', '.join(bad)}")
     return result
+
+
+def seed_mean(paths):
+    """One result from the eval JSONs of a row's training seeds: every metric and interval bound is the mean
+    over seeds, and `<m>_std` the sample standard deviation over seeds (ddof=1; None for one seed).
+
+    The intervals are the mean of the per-seed bounds, not one seed's: each per-seed interval measures the
+    finite-sample error of one run's metric (evaluation/metrics/bootstrap.py), so their mean is that error's
+    typical size, centred near the seed mean and the same whichever seed is listed first; the spread between
+    trainings is the separate `_std` column. (An interval of the seed mean itself would be narrower.)"""
+    results = [read_eval(p) for p in paths]
+    out = dict(results[0])
+    for key in (*CI_METRICS, *CI_COLUMNS):
+        values = [r.get(key) for r in results]
+        out[key] = math.fsum(values) / len(values) if all(_finite(v) for v in values) else None
+        if key in CI_METRICS:
+            std = None
+            if len(values) > 1 and out[key] is not None:
+                std = math.sqrt(math.fsum((v - out[key]) ** 2 for v in values) / (len(values) - 1))
+            out[f"{key}_std"] = std
+    out["seeds"] = len(results)
+    return out
 
 
 def _finite(value):
@@ -93,7 +118,7 @@ def _sig(value, digits=4):
 
 def measured_columns(row):
     """The columns every table shares: the run's recipe, its cost, its metrics."""
-    result = read_eval(row["eval_json"])
+    result = seed_mean(row.get("eval_jsons") or [row["eval_json"]])
     params_M, gflops = measured_cost(row["model"], row.get("model_overrides"),
                                      (row.get("objective"), row.get("sampler"), row.get("sample_steps")))
     out = {key: row.get(key) for key in ("dataset", "scale", "model", "objective", "train_steps", "sampler",
@@ -105,6 +130,8 @@ def measured_columns(row):
     out["class_acc"] = _sig(result.get("class_acc"), 4) if _finite(result.get("class_acc")) else None
     out["class_acc_note"] = result.get("class_acc_note")
     out.update({c: _sig(result[c], 5) for c in CI_COLUMNS if _finite(result.get(c))})
+    out["seeds"] = result["seeds"]
+    out.update({c: _sig(result[c], 5) for c in STD_COLUMNS if _finite(result.get(c))})
     return out
 
 
@@ -170,7 +197,9 @@ def build_imagenet_table(rows, out_csv, out_md, reference=True):
     write_csv(table, IMAGENET_COLUMNS, out_csv)
     md_columns = [c for c in IMAGENET_COLUMNS if c not in ("dataset", "scale", "feature_extractor", "paper_source",
                                                          "model_overrides", "eval_json", "source", "class_acc_note",
-                                                         *CI_COLUMNS)]
+                                                         *CI_COLUMNS, "seeds", *STD_COLUMNS)]
+    if any((r.get("seeds") or 1) > 1 for r in measured):   # several training seeds: their count and FID spread
+        md_columns += ["seeds", "fid_std"]
     notes = [f"paper_* columns: {s}" for s in sorted({r["paper_source"] for r in table if r.get("paper_source")})]
     if reference:
         notes.append("kind paper_only: published ImageNet-256 numbers of models we did not run (MDT, VAR, DiT-XL/2 "

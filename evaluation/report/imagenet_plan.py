@@ -9,6 +9,10 @@ guidance `cfg`, and evaluates. `variant` names an ablation switch on top of the 
     results/samples/{dataset}/{model}/{objective}/{variant}/s{steps}/{sampler}{n}_cfg{cfg}.npz
     results/eval/{dataset}/{model}/{objective}/{variant}/s{steps}/{sampler}{n}_cfg{cfg}.json
 
+Training seeds (issue 15): a row may list `seeds` (else `imagenet.train.seeds`, else [0]). Seed 0 keeps the
+paths above, so runs made before seeds existed are reused; seed N > 0 trains in `s{steps}_seed{N}/` (and
+samples and evaluates there). The table reports the mean and standard deviation over the row's seeds.
+
 Token-merging rows (config `imagenet.tome`, issue 16) sample the checkpoint of the table row they name
 with ToMe-DiT (baselines/tome.py) at each ratio: no training of their own, `_tome{ratio}` after the
 sample name, and the model name `<DiT name>-ToMe<ratio>` (registered for ratios 0.25 and 0.5).
@@ -41,6 +45,8 @@ class Row:
     overrides: dict = field(default_factory=dict, compare=False, hash=False)
     tome_ratio: float = 0.0      # > 0: sample the run of `run_model` with token merging at this ratio
     run_model: str = ""          # the trained model whose run this row samples; "" = model
+    seed: int = 0                # the training seed of this row's paths
+    seeds: tuple = (0,)          # every training seed of the table row (seed is one of them)
 
     @property
     def run_key(self):
@@ -48,7 +54,15 @@ class Row:
 
     def stem(self, dataset):
         model, objective, variant, steps = self.run_key
-        return f"{dataset}/{model}/{objective}/{variant}/s{steps}"
+        return f"{dataset}/{model}/{objective}/{variant}/s{steps}{seed_suffix(self.seed)}"
+
+    def per_seed(self):
+        """This row once per training seed: the runs, samples and evals the table row averages."""
+        return [dataclasses.replace(self, seed=s) for s in self.seeds]
+
+    def first_seed(self):
+        """This row at its first seed only (ablation and compression rows: single-seed, see ablation_rows)."""
+        return dataclasses.replace(self, seed=self.seeds[0], seeds=(self.seeds[0],))
 
     def run_dir(self, dataset):
         return f"results/runs/{self.stem(dataset)}"
@@ -62,6 +76,22 @@ class Row:
 
     def eval_json(self, dataset):
         return f"results/eval/{self.stem(dataset)}/{self.sample_name()}.json"
+
+
+def seed_suffix(seed):
+    """0 -> '' (the paths of runs made before seeds existed), 2 -> '_seed2'."""
+    return f"_seed{int(seed)}" if int(seed) else ""
+
+
+def row_seeds(spec, section):
+    """A row's own `seeds`, else imagenet.train.seeds, else [0]; distinct non-negative integers."""
+    seeds = spec.get("seeds", section["train"].get("seeds", [0]))
+    ok = (isinstance(seeds, list) and seeds and len(set(seeds)) == len(seeds)
+          and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds))
+    if not ok:
+        raise ValueError(f"imagenet row {spec.get('model')} / {spec.get('objective')}: seeds {seeds!r} must be a "
+                         "non-empty list of distinct integers >= 0, e.g. seeds: [0, 1, 2]")
+    return tuple(seeds)
 
 
 def format_cfg(cfg):
@@ -99,11 +129,13 @@ def make_row(spec, section, variant="base", extra=None):
     train, sample = section["train"], section["sample"]
     overrides = {**section.get("model_defaults", {}), **spec.get("overrides", {}), **(extra or {}),
                  **variant_overrides(variant)}
+    seeds = row_seeds(spec, section)
     return Row(model=spec["model"], objective=spec["objective"],
                train_steps=int(spec.get("train_steps", train["steps"])),
                sampler=spec.get("sampler", sample["sampler"][spec["objective"]]),
                sample_steps=int(spec.get("sample_steps", sample["steps"])),
-               cfg=float(spec.get("cfg", sample["cfg"])), variant=variant, overrides=overrides)
+               cfg=float(spec.get("cfg", sample["cfg"])), variant=variant, overrides=overrides,
+               seed=seeds[0], seeds=seeds)
 
 
 def table_rows(section):
@@ -135,13 +167,14 @@ def tome_rows(section):
     base = make_row(named_row(section, tome["model"], tome["objective"], "imagenet.tome"), section)
     return [Row(model=tome_model(base.model, r), objective=base.objective, train_steps=base.train_steps,
                 sampler=base.sampler, sample_steps=base.sample_steps, cfg=base.cfg, overrides=base.overrides,
-                tome_ratio=float(r), run_model=base.model) for r in tome["ratios"]]
+                tome_ratio=float(r), run_model=base.model, seed=base.seed, seeds=base.seeds) for r in tome["ratios"]]
 
 
 def ablation_rows(section):
     """Rows of results/table_ablation.csv: the table row it names (model, objective), then one switch
     changed at a time. The shape comes from that row, so one place sets it (config lists replace,
-    dicts merge across config files)."""
+    dicts merge across config files). Single-seed: the named row's first seed (its run is the table's),
+    so seeds multiply the table's trainings only, not the ablation's."""
     ablation = section.get("ablation")
     if not ablation:
         return []
@@ -150,7 +183,7 @@ def ablation_rows(section):
     rows = [make_row(base, section)]
     for switch, values in ablation["settings"].items():
         rows += [make_row(base, section, variant_name(switch, value)) for value in values]
-    return rows
+    return [row.first_seed() for row in rows]
 
 
 def built_window(model, overrides):
@@ -168,7 +201,7 @@ def built_window(model, overrides):
 
 def compression_rows(section):
     """PT-DiT rows of results/table_compression.csv: the row `imagenet.compression` names (its shape and
-    training), for each objective, at each ratio and each dynamic schedule."""
+    training), for each objective, at each ratio and each dynamic schedule. Single-seed, as ablation_rows."""
     comp = section.get("compression")
     if not comp:
         return []
@@ -181,13 +214,13 @@ def compression_rows(section):
             variant = "base" if tuple(int(r) for r in ratio) == own else variant_name("compression_ratio", ratio)
             rows.append(make_row(spec, section, variant))
         rows += [make_row(spec, section, variant_name("dynamic_ratio", s)) for s in comp.get("dynamic_ratios", [])]
-    return rows
+    return [row.first_seed() for row in rows]
 
 
 def compression_reference_rows(section):
     """The table rows that draw the reference line of the compression figure (DiT, SiT): their own runs."""
     comp = section.get("compression") or {}
-    return [make_row(named_row(section, r["model"], r["objective"], "imagenet.compression.reference"), section)
+    return [make_row(named_row(section, r["model"], r["objective"], "imagenet.compression.reference"), section).first_seed()
             for r in comp.get("reference", [])]
 
 
@@ -212,13 +245,24 @@ def run_index(section):
 
 
 def report_rows(rows, section):
-    """The rows.yaml entries `ptdit report-imagenet` reads."""
+    """The rows.yaml entries `ptdit report-imagenet` reads; a row of several seeds also lists `seeds` and
+    the `eval_jsons` of all of them (the report averages them); eval_json and run_dir are its first seed's."""
     dataset = section["dataset"]
-    return [{"model": r.model, "objective": r.objective, "train_steps": r.train_steps, "sampler": r.sampler,
-             "sample_steps": r.sample_steps, "cfg": r.cfg, "eval_json": r.eval_json(dataset),
-             "run_dir": None if r.tome_ratio else r.run_dir(dataset),   # ToMe rows: the DiT row plots the run
-             "model_overrides": r.overrides, "variant": r.variant, "dataset": dataset, "scale": section["scale"]}
-            for r in rows]
+    entries = []
+    for r in rows:
+        entry = {"model": r.model, "objective": r.objective, "train_steps": r.train_steps, "sampler": r.sampler,
+                 "sample_steps": r.sample_steps, "cfg": r.cfg, "eval_json": r.eval_json(dataset),
+                 "run_dir": None if r.tome_ratio else r.run_dir(dataset),   # ToMe rows: the DiT row plots the run
+                 "model_overrides": r.overrides, "variant": r.variant, "dataset": dataset, "scale": section["scale"]}
+        if len(r.seeds) > 1:
+            entry.update(seeds=list(r.seeds), eval_jsons=[s.eval_json(dataset) for s in r.per_seed()])
+        entries.append(entry)
+    return entries
+
+
+def eval_paths(rows, dataset):
+    """Every eval JSON a table of these rows reads: each row at each of its seeds."""
+    return [s.eval_json(dataset) for row in rows for s in row.per_seed()]
 
 
 def missing_paths(section):

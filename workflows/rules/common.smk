@@ -6,7 +6,8 @@ import shlex
 from snakemake.exceptions import WorkflowError
 
 from evaluation.report.imagenet_plan import (ablation_rows, compression_reference_rows, compression_report_rows,
-                                            compression_rows, missing_paths, report_rows, run_index, table_rows, tome_model)
+                                            compression_rows, eval_paths, missing_paths, report_rows, run_index, table_rows,
+                                            tome_model)
 from evaluation.report import video_plan
 from evaluation.efficiency.point_files import model_from_slug, point_filename
 

@@ -8,6 +8,7 @@ wildcard_constraints:
     objective="ddpm|sit",
     variant="[^/]+",
     steps="[0-9]+",
+    seed="(_seed[1-9][0-9]*)?",
     sampler="ddpm|ddim|sde|ode",
     nsteps="[0-9]+",
     cfg="[0-9.]+",
@@ -97,11 +98,12 @@ rule train:
     input:
         f"{DATA_DIR}/encoded/meta.json",
     output:
-        "results/runs/{dataset}/{model}/{objective}/{variant}/s{steps}/final.pt",
+        "results/runs/{dataset}/{model}/{objective}/{variant}/s{steps}{seed}/final.pt",
     params:
         run_dir=lambda wildcards, output: os.path.dirname(output[0]),
         data=lambda wildcards, input: os.path.dirname(input[0]),
         model=lambda wc: model_from_slug(wc.model),
+        seed=lambda wc: int(wc.seed[len("_seed"):] or 0),   # ptdit/train.py: initial weights, data order, noise
         overrides=overrides_args,
         launch=launcher("train"),
         batch=IMAGENET["train"]["batch_size"],
@@ -117,23 +119,23 @@ rule train:
     conda:
         "../envs/ptdit.yaml"
     log:
-        "logs/{dataset}/train/{model}_{objective}_{variant}_s{steps}.log",
+        "logs/{dataset}/train/{model}_{objective}_{variant}_s{steps}{seed}.log",
     benchmark:
-        "logs/{dataset}/train/{model}_{objective}_{variant}_s{steps}.tsv"
+        "logs/{dataset}/train/{model}_{objective}_{variant}_s{steps}{seed}.tsv"
     shell:
         "OMP_NUM_THREADS={threads} {params.launch} train {params.run_dir} --data {params.data} "
         "--model '{params.model}' {params.overrides} --objective {wildcards.objective} {params.objective_options} "
-        "--steps {wildcards.steps} "
+        "--steps {wildcards.steps} --seed {params.seed} "
         "--batch-size {params.batch} --lr {params.lr} --ema-decay {params.ema} --ckpt-every {params.ckpt} "
         "--log-every {params.log_every} --num-workers 0 --no-progress > {log} 2>&1"
 
 
 rule sample:
     input:
-        "results/runs/{dataset}/{model}/{objective}/{variant}/s{steps}/final.pt",
+        "results/runs/{dataset}/{model}/{objective}/{variant}/s{steps}{seed}/final.pt",
     output:
-        npz="results/samples/{dataset}/{model}/{objective}/{variant}/s{steps}/{sampler}{nsteps}_cfg{cfg}{tome}.npz",
-        grid="results/samples/{dataset}/{model}/{objective}/{variant}/s{steps}/{sampler}{nsteps}_cfg{cfg}{tome}.png",
+        npz="results/samples/{dataset}/{model}/{objective}/{variant}/s{steps}{seed}/{sampler}{nsteps}_cfg{cfg}{tome}.npz",
+        grid="results/samples/{dataset}/{model}/{objective}/{variant}/s{steps}{seed}/{sampler}{nsteps}_cfg{cfg}{tome}.png",
     params:
         launch=launcher("sample"),
         tome=tome_args,
@@ -147,9 +149,9 @@ rule sample:
     conda:
         "../envs/ptdit.yaml"
     log:
-        "logs/{dataset}/sample/{model}_{objective}_{variant}_s{steps}_{sampler}{nsteps}_cfg{cfg}{tome}.log",
+        "logs/{dataset}/sample/{model}_{objective}_{variant}_s{steps}{seed}_{sampler}{nsteps}_cfg{cfg}{tome}.log",
     benchmark:
-        "logs/{dataset}/sample/{model}_{objective}_{variant}_s{steps}_{sampler}{nsteps}_cfg{cfg}{tome}.tsv"
+        "logs/{dataset}/sample/{model}_{objective}_{variant}_s{steps}{seed}_{sampler}{nsteps}_cfg{cfg}{tome}.tsv"
     shell:
         "OMP_NUM_THREADS={threads} {params.launch} sample {input} {output.npz} --num-samples {params.num} "
         "--batch-size {params.batch} --num-steps {wildcards.nsteps} --sampler {wildcards.sampler} "
@@ -159,11 +161,11 @@ rule sample:
 
 rule evaluate:
     input:
-        samples="results/samples/{dataset}/{model}/{objective}/{variant}/s{steps}/{sampler}{nsteps}_cfg{cfg}{tome}.npz",
+        samples="results/samples/{dataset}/{model}/{objective}/{variant}/s{steps}{seed}/{sampler}{nsteps}_cfg{cfg}{tome}.npz",
         extractor=extractor_input,
         reference=reference_path(),
     output:
-        "results/eval/{dataset}/{model}/{objective}/{variant}/s{steps}/{sampler}{nsteps}_cfg{cfg}{tome}.json",
+        "results/eval/{dataset}/{model}/{objective}/{variant}/s{steps}{seed}/{sampler}{nsteps}_cfg{cfg}{tome}.json",
     params:
         extractor=extractor_args,
         device="cuda" if IMAGENET["sample"].get("gpus", 0) else "cpu",
@@ -174,7 +176,7 @@ rule evaluate:
     conda:
         "../envs/ptdit.yaml"
     log:
-        "logs/{dataset}/eval/{model}_{objective}_{variant}_s{steps}_{sampler}{nsteps}_cfg{cfg}{tome}.log",
+        "logs/{dataset}/eval/{model}_{objective}_{variant}_s{steps}{seed}_{sampler}{nsteps}_cfg{cfg}{tome}.log",
     shell:
         "ptdit evaluate {input.samples} --reference {input.reference} {params.extractor} --device {params.device} "
         "--cache-dir results/reference/cache --bootstrap {params.bootstrap} --out {output} > {log} 2>&1"
@@ -199,7 +201,7 @@ rule samples_figure:
 
 rule table_imagenet:
     input:
-        evals=[row.eval_json(DATASET) for row in table_rows(IMAGENET)],
+        evals=eval_paths(table_rows(IMAGENET), DATASET),
         samples="results/figures/samples.png",
     output:
         csv=report("results/table_imagenet.csv", caption="../report/table_imagenet.rst", category="ImageNet comparison"),
@@ -221,7 +223,7 @@ rule table_imagenet:
 
 rule table_ablation:
     input:
-        [row.eval_json(DATASET) for row in ablation_rows(IMAGENET)],
+        eval_paths(ablation_rows(IMAGENET), DATASET),
     output:
         csv=report("results/table_ablation.csv", caption="../report/table_ablation.rst", category="Ablations"),
         md="results/table_ablation.md",
@@ -240,7 +242,7 @@ rule table_ablation:
 # reuse the run folders of equal table and ablation rows; the reference rows are table rows.
 rule table_compression:
     input:
-        [row.eval_json(DATASET) for row in compression_rows(IMAGENET) + compression_reference_rows(IMAGENET)],
+        eval_paths(compression_rows(IMAGENET) + compression_reference_rows(IMAGENET), DATASET),
     output:
         csv=report("results/table_compression.csv", caption="../report/table_compression.rst", category="Compression ratio"),
         md="results/table_compression.md",
