@@ -172,3 +172,17 @@ def test_gflops_are_the_call_weighted_mean_of_the_ratios():
     assert ts[0] < 0.05 and ts[-1] > 0.9
     with pytest.raises(ValueError, match="per ratio"):
         model_gflops("PT-DiT/S-Class", **overrides)
+
+
+def test_gflops_follow_the_sampler_options():
+    """SiT's Euler ODE (the default config's sampler option): num_steps = 25 time points from 0 to 1 (SiT's
+    linspace), one call at the start of each of the 24 intervals; with the schedule's bound at noise
+    fraction 0.6 (t = 0.4) the 10 calls at t < 0.4 are coarse. Without the option the ODE is dopri5,
+    whose adaptive calls are another count."""
+    ts = sampler_timesteps("sit", "ode", 25, sampler_options={"sampling_method": "euler"})
+    assert ts == pytest.approx([i / 24 for i in range(24)])
+    overrides = dict(TINY, dynamic_ratio=SCHEDULE)
+    _, _, per_ratio = schedule_cost("PT-DiT/S-Class", overrides, "sit", "ode", 25,
+                                    sampler_options={"sampling_method": "euler"})
+    assert per_ratio[(1, 4, 4)][0] == pytest.approx(10 / 24)
+    assert len(sampler_timesteps("sit", "ode", 25)) != 24

@@ -27,8 +27,9 @@ class _Recorder(torch.nn.Module):
         return torch.zeros(x.shape[0], self.channels, *x.shape[2:])
 
 
-def sampler_timesteps(objective, sampler, num_steps, objective_options=None):
-    """t of each model call of one batch-1, unguided sampling run, in call order."""
+def sampler_timesteps(objective, sampler, num_steps, objective_options=None, sampler_options=None):
+    """t of each model call of one batch-1, unguided sampling run, in call order; sampler_options as
+    `ptdit sample -s` (e.g. {"sampling_method": "euler"} for SiT's ODE, whose default is dopri5)."""
     from ptdit.objectives import make_objective
 
     options = dict(objective_options or {})
@@ -38,17 +39,19 @@ def sampler_timesteps(objective, sampler, num_steps, objective_options=None):
     with torch.no_grad():
         make_objective(objective, **options).sample(recorder, noise, torch.zeros(1, dtype=torch.long),
                                                     num_steps=num_steps, sampler=sampler,
-                                                    guidance=lambda z, y, cfg_scale: (recorder, z, dict(y=y)))
+                                                    guidance=lambda z, y, cfg_scale: (recorder, z, dict(y=y)),
+                                                    **(sampler_options or {}))
     return recorder.calls
 
 
-def schedule_cost(model, overrides, objective, sampler, num_steps, objective_options=None):
+def schedule_cost(model, overrides, objective, sampler, num_steps, objective_options=None, sampler_options=None):
     """(params, mean GFLOPs over the sampling run, {ratio: (share of calls, GFLOPs)}) of `model` with a
     `dynamic_ratio` in `overrides`."""
     from evaluation.efficiency.flops import model_gflops
 
     schedule = parse_schedule(overrides["dynamic_ratio"])
-    shares = ratio_shares(sampler_timesteps(objective, sampler, num_steps, objective_options), schedule, objective)
+    shares = ratio_shares(sampler_timesteps(objective, sampler, num_steps, objective_options, sampler_options),
+                          schedule, objective)
     static = {k: v for k, v in overrides.items() if k not in DYNAMIC_KEYS}
     per_ratio, params = {}, None
     for ratio, share in shares.items():

@@ -94,17 +94,19 @@ _COST_CACHE = {}
 
 def measured_cost(model, overrides, sampling=None):
     """(params_M, GFLOPs) of the model as trained. Cached: ablation rows repeat one shape. A dynamic-ratio
-    PT-DiT costs the mean over its sampler's calls: sampling = (objective, sampler, sample_steps)."""
+    PT-DiT costs the mean over its sampler's calls: sampling = (objective, sampler, sample_steps,
+    objective_options, sampler_options); the options decide the sampler's grid (e.g. Euler ODE vs dopri5)."""
     from evaluation.efficiency.flops import model_gflops
 
     dynamic = (overrides or {}).get("dynamic_ratio") is not None
-    key = (model, json.dumps(overrides or {}, sort_keys=True), tuple(sampling or ()) if dynamic else ())
+    key = (model, json.dumps(overrides or {}, sort_keys=True), json.dumps(sampling, sort_keys=True) if dynamic else "")
     if key not in _COST_CACHE:
         if dynamic:
             from evaluation.efficiency.dynamic_ratio_cost import schedule_cost
 
-            objective, sampler, steps = sampling
-            params, gflops, _ = schedule_cost(model, overrides, objective, sampler, int(steps))
+            objective, sampler, steps, objective_options, sampler_options = sampling
+            params, gflops, _ = schedule_cost(model, overrides, objective, sampler, int(steps),
+                                              objective_options, sampler_options)
         else:
             params, gflops = model_gflops(model, **(overrides or {}))
         _COST_CACHE[key] = (params / 1e6, gflops)
@@ -120,7 +122,8 @@ def measured_columns(row):
     """The columns every table shares: the run's recipe, its cost, its metrics."""
     result = seed_mean(row.get("eval_jsons") or [row["eval_json"]])
     params_M, gflops = measured_cost(row["model"], row.get("model_overrides"),
-                                     (row.get("objective"), row.get("sampler"), row.get("sample_steps")))
+                                     (row.get("objective"), row.get("sampler"), row.get("sample_steps"),
+                                      row.get("objective_options") or {}, row.get("sampler_options") or {}))
     out = {key: row.get(key) for key in ("dataset", "scale", "model", "objective", "train_steps", "sampler",
                                          "sample_steps", "cfg", "eval_json")}
     out.update(feature_extractor=result.get("feature_extractor"), params_M=_sig(params_M), gflops=_sig(gflops),

@@ -256,6 +256,10 @@ def report_rows(rows, section):
                  "model_overrides": r.overrides, "variant": r.variant, "dataset": dataset, "scale": section["scale"]}
         if len(r.seeds) > 1:
             entry.update(seeds=list(r.seeds), eval_jsons=[s.eval_json(dataset) for s in r.per_seed()])
+        # the sampler's grid decides a dynamic-ratio row's mean GFLOPs (evaluation/efficiency/dynamic_ratio_cost.py)
+        options = {"objective_options": section["train"].get("objective_options", {}).get(r.objective),
+                   "sampler_options": section["sample"].get("sampler_options", {}).get(r.sampler)}
+        entry.update({k: v for k, v in options.items() if v})
         entries.append(entry)
     return entries
 
