@@ -24,12 +24,7 @@ SCHEDULE = [[0.6, [1, 2, 2]], [1.0, [1, 4, 4]]]          # fine near the data, c
 TINY = dict(depth=2, hidden_size=32, num_heads=2, input_size=32, in_channels=3, num_classes=10)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")   # conftest.py
 
 
 def trained_like(model, seed=0):

@@ -9,21 +9,15 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
 
 from evaluation.report.figure_files import save_figure  # noqa: E402
+from evaluation.report.imagenet_figures import number  # noqa: E402
 
 NAME = "fid_vs_compression"
 OBJECTIVE_COLOURS = {"ddpm": "tab:red", "sit": "tab:blue"}
 
 
-def _number(value):
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-
-
 def _error(row):
     """(below, above) of the FID interval, or (0, 0) without one."""
-    fid, low, high = (_number(row.get(k)) for k in ("fid", "fid_ci_low", "fid_ci_high"))
+    fid, low, high = (number(row.get(k)) for k in ("fid", "fid_ci_low", "fid_ci_high"))
     return (0.0, 0.0) if low is None or high is None else (fid - low, high - fid)
 
 
@@ -34,11 +28,11 @@ def _ratio_label(row):
 
 
 def _points(ax, rows, colour, marker, line):
-    rows = sorted(rows, key=lambda r: _number(r["gflops"]))
+    rows = sorted(rows, key=lambda r: number(r["gflops"]))
     if not rows:
         return
-    x = [_number(r["gflops"]) for r in rows]
-    y = [_number(r["fid"]) for r in rows]
+    x = [number(r["gflops"]) for r in rows]
+    y = [number(r["fid"]) for r in rows]
     errors = list(zip(*(_error(r) for r in rows)))
     ax.errorbar(x, y, yerr=errors, color=colour, marker=marker, linestyle="-" if line else "none", capsize=3,
                 markersize=9 if marker == "*" else 6, label=None)
@@ -57,9 +51,9 @@ def make_compression_figure(table, out_dir):
         _points(ax, [r for r in ours if r["compression_ratio"] == "dynamic"], colour, "*", line=False)
         ax.plot([], [], color=colour, marker="o", label=f"{model} ({objective}), by ratio")
         for ref in (r for r in table if r["objective"] == objective and r["role"] == "reference"):
-            fid = _number(ref["fid"])
+            fid = number(ref["fid"])
             ax.axhline(fid, color=colour, linestyle="--", linewidth=1)
-            ax.errorbar([_number(ref["gflops"])], [fid], yerr=[[e] for e in _error(ref)], color=colour, marker="x",
+            ax.errorbar([number(ref["gflops"])], [fid], yerr=[[e] for e in _error(ref)], color=colour, marker="x",
                         capsize=3, label=f"{ref['model']} ({objective}), reference")
     ax.plot([], [], color="0.3", marker="*", linestyle="none", label="dynamic ratio (GFLOPs: mean over sampling)")
     scale = sorted({str(r.get("scale")) for r in table})
