@@ -11,6 +11,7 @@ says (1,2,2) on a 16 x 16 grid; a dynamic row's GFLOPs are the mean over its sam
 import json
 
 from evaluation.report.imagenet import CI_COLUMNS, METRICS, check_rows, mark_against_reference, measured_columns, write_csv, write_md
+from evaluation.report.imagenet_plan import built_window
 from ptdit.dynamic_ratio import schedule_name
 
 ROLES = ("pt-dit", "reference")
@@ -28,10 +29,7 @@ def ratio_columns(row):
         return {"compression_ratio": "", "dynamic_ratio": ""}
     if overrides.get("dynamic_ratio") is not None:
         return {"compression_ratio": "dynamic", "dynamic_ratio": schedule_name(overrides["dynamic_ratio"])}
-    from ptdit import get_spec
-
-    window = get_spec(row["model"]).build_config(**overrides).window
-    return {"compression_ratio": "x".join(map(str, window)), "dynamic_ratio": ""}
+    return {"compression_ratio": "x".join(map(str, built_window(row["model"], overrides))), "dynamic_ratio": ""}
 
 
 def compression_row(row):

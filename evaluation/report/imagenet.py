@@ -28,6 +28,7 @@ import io
 import json
 import math
 
+from evaluation.report.imagenet_plan import built_window
 from evaluation.report.paper_quality import ABLATION_RECIPE, DEFAULTS, SWITCHES, normalise, paper_ablation, paper_row, reference_rows
 from ptdit.atomic import atomic_text
 from ptdit.dynamic_ratio import schedule_name
@@ -212,12 +213,6 @@ def build_imagenet_table(rows, out_csv, out_md, reference=True):
 
 
 # --- the ablation table (paper Table 2) -------------------------------------------------------------
-def built_window(model, overrides):
-    from ptdit import get_spec
-
-    return tuple(get_spec(model).build_config(**(overrides or {})).window)
-
-
 def ablation_switch(model, overrides, full_window=None):
     """(switch, value) that this row changes from the full model, or (None, None) for the full model.
     Read off the built config, so a default left implicit (compression_ratio None) still counts.

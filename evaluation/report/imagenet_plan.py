@@ -30,7 +30,6 @@ from evaluation.efficiency.point_files import model_slug
 from ptdit.dynamic_ratio import schedule_from_name, schedule_name
 
 SWITCHES = ("modules", "proxy_mode", "injection", "compression_ratio", "dynamic_ratio")
-WINDOWS_PER_SIDE = 8         # PT-DiT's default ratio: 8 x 8 windows (ptdit/pt_dit.py; the plan stays torch-free)
 
 
 @dataclass(frozen=True)
@@ -187,16 +186,11 @@ def ablation_rows(section):
 
 
 def built_window(model, overrides):
-    """A PT-DiT row's compression ratio: its override, else the default of 8 x 8 windows per frame."""
+    """A PT-DiT row's compression ratio as built: its override, else the model's default (ptdit/pt_dit.py:
+    8 x 8 windows per frame group). Imports the model registry, as the plan's other PT-DiT readers do."""
     from ptdit import get_spec
-    from ptdit.config import TransformerConfig
 
-    fields = {**get_spec(model).config, **overrides}
-    if fields.get("compression_ratio"):
-        return tuple(int(r) for r in fields["compression_ratio"])
-    names = {f.name for f in dataclasses.fields(TransformerConfig)}
-    _, h, w = TransformerConfig(**{k: v for k, v in fields.items() if k in names}).grid
-    return (1, h // WINDOWS_PER_SIDE, w // WINDOWS_PER_SIDE)
+    return tuple(get_spec(model).build_config(**(overrides or {})).window)
 
 
 def compression_rows(section):
