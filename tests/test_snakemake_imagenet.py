@@ -194,3 +194,16 @@ def wait_for_mid_training(work, proc, timeout=600):
                 return run
         time.sleep(0.05)
     raise AssertionError("no training run was caught between its first checkpoint and its end")
+
+
+def test_classifier_weights_reach_evaluate_and_are_refused_on_the_standin(tmp_path):
+    (tmp_path / "ref.npz").touch()
+    paths = ('imagenet={"data": {"train_dir": "/data/imagenet/train", "vae": "/weights/sd-vae-ft-ema"}, '
+             '"extractor": {"weights": "/weights/inception.pth", "classifier_weights": "/weights/resnet50-11ad3fa6.pth"}, '
+             '"reference": "ref.npz"}')
+    done = snakemake("results/table_imagenet.csv", "-n", "-p", "--configfile", PAPER_CONFIG, "--config", paths,
+                     cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "--classifier-weights /weights/resnet50-11ad3fa6.pth" in done.stdout
+    done = snakemake("all", "-n", "--config", 'imagenet={"extractor": {"classifier_weights": "r.pth"}}', cwd=tmp_path)
+    assert done.returncode != 0 and "imagenet.extractor.classifier_weights" in done.stdout + done.stderr

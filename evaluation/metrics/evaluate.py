@@ -10,7 +10,8 @@ Beside every metric m, a 95 % bootstrap interval m_ci_low, m_ci_high (evaluation
 `bootstrap` replicates, 0 = none) from the features already extracted: FID resamples samples and reference
 features; sFID the samples against the reference's spatial statistics (its spatial features are not kept);
 IS, precision, class_acc the samples; recall the reference points. class_acc is the share of samples the
-extractor classifies as their conditioning label (arr_1), where the extractor's classes are the dataset's
+classifier assigns to their conditioning label (arr_1): the ImageNet ResNet-50 of classifier_weights when
+given (evaluation/extractors/imagenet_classifier.py), else the extractor where its classes are the dataset's
 labels (the stand-in CNN); otherwise it is empty and class_acc_note says why.
 """
 
@@ -18,6 +19,8 @@ import time
 
 import numpy as np
 
+from evaluation.extractors.imagenet_classifier import KEY as CLASSIFIER_KEY
+from evaluation.extractors.imagenet_classifier import ImageNetClassifier, classify, load_imagenet_classifier
 from evaluation.metrics import bootstrap
 from evaluation.metrics.class_accuracy import correct
 from evaluation.metrics.extract import extract
@@ -62,7 +65,7 @@ def parse_metrics(metrics):
 
 def evaluate_samples(samples_npz, reference=None, metrics=METRICS, extractor="inception", extractor_weights=None,
                      batch_size=100, device="cpu", out_json=None, cache_dir=None, image_size=None, is_splits=10,
-                     prc_k=3, replicates=bootstrap.DEFAULT_REPLICATES, seed=0):
+                     prc_k=3, replicates=bootstrap.DEFAULT_REPLICATES, seed=0, classifier_weights=None):
     """Evaluate samples_npz (arr_0 = uint8 [N, H, W, 3]) and return (and optionally write) the results.
 
     reference: ADM reference .npz, .npz of images, or image folder (needed for fid/sfid/prc).
@@ -70,6 +73,7 @@ def evaluate_samples(samples_npz, reference=None, metrics=METRICS, extractor="in
     extractor: 'inception' | 'small-cnn' | a FeatureExtractor; extractor_weights: its local file
         (for inception, else $PTDIT_INCEPTION_WEIGHTS).
     image_size: the expected sample size (e.g. 256); by default that of the reference images.
+    classifier_weights: a local torchvision ResNet-50 state dict for the class accuracy of ImageNet-1k samples.
     cache_dir: where computed reference statistics are cached by content hash.
     """
     start = time.time()
@@ -84,6 +88,8 @@ def evaluate_samples(samples_npz, reference=None, metrics=METRICS, extractor="in
         if "is" in metrics:
             check_split_count(len(arr), is_splits, where)
         model = build_extractor(extractor, extractor_weights)
+        # loaded before the long extraction so that a wrong path fails at once
+        classifier = load_imagenet_classifier(classifier_weights) if classifier_weights else None
         if model.input_size is not None:
             check_images(arr.shape, arr.dtype, f"{where} for extractor {model.name}", model.input_size)
         ref = None
@@ -96,6 +102,10 @@ def evaluate_samples(samples_npz, reference=None, metrics=METRICS, extractor="in
         got = extract(model, arr.batches(batch_size), len(arr), device, keep_pool="prc" in metrics or intervals,
                       keep_logits=True, desc="samples", keep_spatial=intervals and "sfid" in metrics)
         labels = sample_labels(samples_npz)
+    predicted = got.logits
+    if classifier is not None and labels is not None:
+        with open_npz_array(samples_npz, "arr_0") as arr:
+            predicted = classify(classifier, arr.batches(batch_size), device)
 
     result, ci = {}, {}
     if "fid" in metrics:
@@ -120,10 +130,11 @@ def evaluate_samples(samples_npz, reference=None, metrics=METRICS, extractor="in
         if intervals:
             ci["precision"] = bootstrap.mean_interval(inside_ref, replicates, seed + 3)
             ci["recall"] = bootstrap.mean_interval(inside_samples, replicates, seed + 4)
-    note = class_acc_note(model, labels, got.logits)
+    judge = classifier if classifier is not None else model
+    note = class_acc_note(judge, labels, got.logits.shape[1])
     result["class_acc"], result["class_acc_note"] = None, note
     if note is None:
-        hits = correct(got.logits, labels)
+        hits = correct(predicted, labels)
         result["class_acc"] = float(hits.mean())
         if intervals:
             ci["class_acc"] = bootstrap.mean_interval(hits, replicates, seed + 5)
@@ -135,6 +146,8 @@ def evaluate_samples(samples_npz, reference=None, metrics=METRICS, extractor="in
         image_size=int(arr.shape[1]),
         feature_extractor=model.name,
         feature_extractor_sha256=model.weights_sha256,
+        class_acc_classifier=None if note else judge.name,
+        class_acc_classifier_sha256=None if note else judge.weights_sha256,
         reference=ref.ref_id if ref else None,
         reference_stats=ref.stats_source if ref else None,
         protocol={"evaluator": "ADM (guided-diffusion evaluations/evaluator.py)", "is_splits": is_splits,
@@ -155,13 +168,18 @@ def sample_labels(samples_npz):
         return z["arr_1"] if "arr_1" in z.files else None
 
 
-def class_acc_note(model, labels, logits):
-    """None when class accuracy can be computed, else the reason it is empty."""
+def class_acc_note(classifier, labels, num_logits):
+    """None when class accuracy can be computed, else the reason it is empty. classifier: the ImageNet
+    classifier when one is configured, else the feature extractor (num_logits: its logits' width)."""
     if labels is None:
         return "the samples have no labels (arr_1)"
-    if not getattr(model, "dataset_classes", False):
-        return (f"feature extractor {model.name} does not classify the dataset's labels; class accuracy needs a "
-                f"classifier of the same classes (e.g. an ImageNet ResNet-50 from a local weights file)")
-    if logits.shape[1] <= int(labels.max()):
-        return f"labels reach {int(labels.max())} but {model.name} has {logits.shape[1]} classes"
+    if isinstance(classifier, ImageNetClassifier):
+        num_logits = classifier.num_classes
+    elif not getattr(classifier, "dataset_classes", False):
+        return (f"no ImageNet classifier configured: set {CLASSIFIER_KEY} to a local torchvision ResNet-50 "
+                f"state dict (ptdit evaluate --classifier-weights); feature extractor {classifier.name} does not "
+                f"classify the dataset's labels")
+    if int(labels.min()) < 0 or num_logits <= int(labels.max()):
+        return (f"labels span [{int(labels.min())}, {int(labels.max())}] but {classifier.name} has {num_logits} "
+                f"classes")
     return None

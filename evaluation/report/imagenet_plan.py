@@ -275,3 +275,13 @@ def missing_paths(section):
     if data["kind"] == "imagenet" and not section.get("reference"):
         missing.append("imagenet.reference")
     return missing
+
+
+def check_classifier(section):
+    """imagenet.extractor.classifier_weights (an ImageNet-1k ResNet-50, class_acc) fits only 1000-class ImageNet
+    samples: on other labels its argmax would be compared with labels of other classes."""
+    data, classes = section["data"]["kind"], section["model_defaults"].get("num_classes")
+    if section["extractor"].get("classifier_weights") and (data != "imagenet" or classes != 1000):
+        raise ValueError(f"imagenet.extractor.classifier_weights is an ImageNet-1k classifier, but the data are "
+                         f"{data} with imagenet.model_defaults.num_classes {classes}; set it to null (the stand-in's "
+                         f"class_acc comes from its own CNN) or use ImageNet data with 1000 classes")

@@ -5,7 +5,7 @@ import shlex
 
 from snakemake.exceptions import WorkflowError
 
-from evaluation.report.imagenet_plan import (ablation_rows, compression_reference_rows, compression_report_rows,
+from evaluation.report.imagenet_plan import (ablation_rows, check_classifier, compression_reference_rows, compression_report_rows,
                                             compression_rows, eval_paths, missing_paths, report_rows, run_index, table_rows,
                                             tome_model)
 from evaluation.report import video_plan
@@ -73,6 +73,7 @@ if missing_paths(IMAGENET):
     raise WorkflowError("these config keys must name local files for this config: "
                         + ", ".join(missing_paths(IMAGENET))
                         + " (set them in your config file or with --config; README: 'Where every weight file comes from')")
+check_classifier(IMAGENET)
 DATASET = IMAGENET["dataset"]
 DATA = IMAGENET["data"]
 RUNS = run_index(IMAGENET)
@@ -149,9 +150,10 @@ def launcher(stage):
 
 def extractor_args(wildcards=None):
     ext = IMAGENET["extractor"]
+    classifier = f" --classifier-weights {shlex.quote(ext['classifier_weights'])}" if ext.get("classifier_weights") else ""
     if ext["kind"] == "small-cnn":
-        return f"--extractor small-cnn --extractor-weights results/extractor/{DATASET}/small_cnn.pt"
-    return f"--extractor inception --extractor-weights {ext['weights']}"
+        return f"--extractor small-cnn --extractor-weights results/extractor/{DATASET}/small_cnn.pt{classifier}"
+    return f"--extractor inception --extractor-weights {ext['weights']}{classifier}"
 
 
 def extractor_input(wildcards=None):
