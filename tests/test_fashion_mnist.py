@@ -104,7 +104,7 @@ def test_fashion_mnist_source_on_a_fake_idx_folder(tmp_path, capsys):
 
 def test_fashion_mnist_source_asks_for_more_than_there_is_or_a_missing_folder(tmp_path):
     fake_fashion_mnist(tmp_path / "idx")
-    with pytest.raises(ValueError, match="fewer than 4"):
+    with pytest.raises(ValueError, match=r"idx/train-\*: class 0 has 3 images, fewer than 4.*train_per_class"):
         write_standin(tmp_path / "a", "fashion_mnist", train_per_class=4, val_per_class=1, idx_dir=str(tmp_path / "idx"))
     with pytest.raises(FileNotFoundError, match="apt-get install dataset-fashion-mnist.*fashion_mnist_dir"):
         write_standin(tmp_path / "b", "fashion_mnist", idx_dir=str(tmp_path / "nowhere"))

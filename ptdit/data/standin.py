@@ -151,8 +151,15 @@ def load_splits(source, train_per_class, val_per_class, seed, idx_dir):
         folder = idx_dir or FASHION_MNIST_DIR
         train_x, train_y = fashion_mnist_images(folder, "train")
         val_x, val_y = fashion_mnist_images(folder, "t10k")
-        return {"train": (train_x, train_y, split_per_class(train_y, train_per_class, 0)[0]),
-                "val": (val_x, val_y, split_per_class(val_y, val_per_class, 0)[0])}
+        splits = {}
+        for split, images, labels, per_class, files in (("train", train_x, train_y, train_per_class, "train-*"),
+                                                        ("val", val_x, val_y, val_per_class, "t10k-*")):
+            try:
+                splits[split] = (images, labels, split_per_class(labels, per_class, 0)[0])
+            except ValueError as err:
+                raise ValueError(f"Fashion-MNIST {folder}/{files}: {err} ({split}_per_class asks for too many; "
+                                 f"6000 / 1000 per class is all of Fashion-MNIST)") from None
+        return splits
     if source == "mnist":
         images, labels = mnist_images()
     elif source == "procedural":
