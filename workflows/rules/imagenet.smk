@@ -23,13 +23,14 @@ rule prepare_standin:
         source=DATA.get("standin_source", "mnist"),
         train=DATA.get("train_per_class", 400),
         val=DATA.get("val_per_class", 100),
+        idx_dir=f"--idx-dir {shlex.quote(DATA['fashion_mnist_dir'])}" if DATA.get("fashion_mnist_dir") else "",
     conda:
         "../envs/ptdit.yaml"
     log:
         f"logs/{DATASET}/prepare_standin.log",
     shell:
         "ptdit prepare-standin {params.out} --source {params.source} --train-per-class {params.train} "
-        "--val-per-class {params.val} > {log} 2>&1"
+        "--val-per-class {params.val} {params.idx_dir} > {log} 2>&1"
 
 
 rule encode:
