@@ -121,6 +121,41 @@ def test_markdown_names_scale_and_extractor(imagenet):
     assert "not ImageNet-256" in text and "| PT-DiT/S-Class | sit |" in text
 
 
+def test_html_page_holds_the_markdown_table(imagenet):
+    """results/table_imagenet.html (what `snakemake --report` shows): every Markdown cell, escaped, in its row."""
+    import html.parser
+
+    tmp, _, _ = imagenet
+    md = (tmp / "table_imagenet.md").read_text()
+    md_rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in md.splitlines()
+               if line.startswith("|") and not set(line) <= set("|-: ")]
+
+    class Cells(html.parser.HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.rows, self.cell = [], None
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "tr":
+                self.rows.append([])
+            elif tag in ("td", "th"):
+                self.cell = ""
+
+        def handle_endtag(self, tag):
+            if tag in ("td", "th"):
+                self.rows[-1].append(self.cell)
+                self.cell = None
+
+        def handle_data(self, data):
+            if self.cell is not None:
+                self.cell += data
+
+    page = Cells()
+    page.feed((tmp / "table_imagenet.html").read_text())
+    assert page.rows == md_rows and len(md_rows) > 10
+    assert "<strong>Scale: default;" in (tmp / "table_imagenet.html").read_text()
+
+
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), None])
 def test_non_finite_metric_names_the_file(tmp_path, bad):
     rows = [row(tmp_path, 0, "DiT-S/2", "ddpm", 30.0)]

@@ -27,8 +27,10 @@ import csv
 import io
 import json
 import math
+import os
 
 from evaluation.report.imagenet_plan import built_window
+from evaluation.report.markdown_html import markdown_to_html
 from evaluation.report.paper_quality import ABLATION_RECIPE, DEFAULTS, SWITCHES, normalise, paper_ablation, paper_row, reference_rows
 from ptdit.atomic import atomic_text
 from ptdit.dynamic_ratio import schedule_name
@@ -322,4 +324,7 @@ def write_md(table, columns, path, title, notes=(), header_rows=None):
         cells = [with_interval(row, c) if c in CI_METRICS and row.get(f"{c}_ci_low") is not None else _cell(row.get(c))
                  for c in columns]
         lines.append("| " + " | ".join(cell.replace("|", "/") for cell in cells) + " |")
-    atomic_text(str(path), "\n".join(lines) + "\n")
+    text = "\n".join(lines) + "\n"
+    atomic_text(str(path), text)
+    # the same table as a page for `snakemake --report` (it shows HTML, not CSV)
+    atomic_text(os.path.splitext(str(path))[0] + ".html", markdown_to_html(text))

@@ -207,6 +207,7 @@ rule table_imagenet:
     output:
         csv=report("results/table_imagenet.csv", caption="../report/table_imagenet.rst", category="ImageNet comparison"),
         md="results/table_imagenet.md",
+        html=report("results/table_imagenet.html", caption="../report/table_imagenet.rst", category="ImageNet comparison"),
         figures=[
             report(f"results/figures/{name}.png", caption=f"../report/{name}.rst", category="ImageNet comparison")
             for name in ("fid_vs_gflops", "training_loss")
@@ -228,6 +229,7 @@ rule table_ablation:
     output:
         csv=report("results/table_ablation.csv", caption="../report/table_ablation.rst", category="Ablations"),
         md="results/table_ablation.md",
+        html=report("results/table_ablation.html", caption="../report/table_ablation.rst", category="Ablations"),
     log:
         "logs/report/table_ablation.log",
     params:
@@ -247,6 +249,8 @@ rule table_compression:
     output:
         csv=report("results/table_compression.csv", caption="../report/table_compression.rst", category="Compression ratio"),
         md="results/table_compression.md",
+        html=report("results/table_compression.html", caption="../report/table_compression.rst",
+                    category="Compression ratio"),
         png=report("results/figures/fid_vs_compression.png", caption="../report/fid_vs_compression.rst",
                    category="Compression ratio"),
         pdf="results/figures/fid_vs_compression.pdf",
