@@ -5,10 +5,12 @@ import pytest
 import torch
 
 from evaluation.metrics.bootstrap import (
+    basic_interval,
     fid_interval,
     fid_replicates,
     fid_replicates_fixed,
     frechet_batch,
+    inception_score_interval,
     mean_interval,
     resample_counts,
     weighted_stats,
@@ -79,3 +81,14 @@ def test_fixed_reference_replicates_equal_the_covariance_path():
     mu1, s1 = weighted_stats(x, counts)
     want = frechet_batch(mu1, s1, torch.as_tensor(mu2).expand_as(mu1), torch.as_tensor(s2).expand_as(s1)).numpy()
     assert fid_replicates_fixed(x, mu2, s2, counts).numpy() == pytest.approx(want, rel=1e-6)
+
+
+def test_inception_score_interval_equals_the_loop_over_replicates():
+    # the vectorised replicates against inception_score on each resampled set, with uneven splits (23 / 4)
+    from evaluation.metrics.inception_score import inception_score
+
+    logits = np.random.default_rng(0).normal(size=(23, 5)) * 3
+    estimate = inception_score(logits, 4)[0]
+    idx = torch.randint(0, 23, (50, 23), generator=torch.Generator().manual_seed(7)).numpy()
+    want = basic_interval(estimate, [inception_score(logits[i], 4)[0] for i in idx])
+    assert inception_score_interval(logits, estimate, 4, 50, seed=7) == pytest.approx(want, rel=1e-12)

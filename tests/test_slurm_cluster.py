@@ -93,7 +93,7 @@ def local_table(tmp_path_factory):
 def slurm_run(cluster, tmp_path_factory, request):
     """One submission of the DAG through the profile; one of its training jobs is cancelled with
     scancel after a checkpoint, as a preemption would, once every other job submitted so far has
-    finished (so "finished before the cancel" is well defined)."""
+    finished (so "finished before the cancel" is well defined); it waits suspended until then."""
     work = tmp_path_factory.mktemp("slurm_dag")
     submitted_before = len(submissions(cluster["ctld_log"]))
     start = time.time()
@@ -265,28 +265,50 @@ def others_finished(work):
     return bool(text) and submitted <= finished
 
 
+def checkpointed_training(work, jobs):
+    """(run folder, SLURM job id) of a running training with a checkpoint and no final.pt, or None."""
+    for dirpath, _, files in os.walk(work / "results" / "runs"):
+        run = os.path.dirname(dirpath)
+        steps = [int(f[:7]) for f in files if re.fullmatch(r"\d{7}\.pt", f)]
+        # At least two checkpoints from the end: a job cancelled while it writes final.pt would
+        # fail, lose final.pt (Snakemake deletes a failed job's outputs) and resume at STEPS.
+        if os.path.basename(dirpath) == "checkpoints" and steps and max(steps) < STEPS - CKPT_EVERY \
+                and not os.path.exists(os.path.join(run, "final.pt")):
+            model, objective = run.split(os.sep)[-4:-2]
+            running = [j for j, c in jobs.items() if c.startswith("rule_train") and model in c and objective in c]
+            if running:
+                return run, running[0]
+    return None
+
+
+def still_between_checkpoints(run):
+    steps = [int(f[:7]) for f in os.listdir(os.path.join(run, "checkpoints")) if re.fullmatch(r"\d{7}\.pt", f)]
+    return max(steps) < STEPS - CKPT_EVERY and not os.path.exists(os.path.join(run, "final.pt"))
+
+
 def wait_for_checkpointed_training(work, proc, timeout=RUN_TIMEOUT):
     """A training run that has written a checkpoint and not finished, its SLURM job id, and the jobs
-    seen so far; only once every other job submitted so far has finished."""
+    seen so far; only once every other job submitted so far has finished.
+
+    The training is caught as soon as it has a checkpoint and held there with `scontrol suspend` (SLURM's
+    own preemption mode PreemptMode=SUSPEND: SIGSTOP to the job's processes) until Snakemake reports the
+    other jobs finished: their reports wait for its status polls, whose interval grows by 10 s after each
+    poll that finds nothing finished (snakemake-executor-plugin-slurm), and on an idle machine a
+    200-step training ended long before the extractor's report (issue: the catch failed at load 2)."""
     deadline = time.time() + timeout
-    seen, lines = {}, set()
+    seen, lines, held = {}, set(), None
     while time.time() < deadline and proc.poll() is None:
         jobs = squeue_jobs()
         seen |= jobs
         lines |= train_log_lines(work)
-        if not others_finished(work):
-            time.sleep(0.05)
-            continue
-        for dirpath, _, files in os.walk(work / "results" / "runs"):
-            run = os.path.dirname(dirpath)
-            steps = [int(f[:7]) for f in files if re.fullmatch(r"\d{7}\.pt", f)]
-            # At least two checkpoints from the end: a job cancelled while it writes final.pt would
-            # fail, lose final.pt (Snakemake deletes a failed job's outputs) and resume at STEPS.
-            if os.path.basename(dirpath) == "checkpoints" and steps and max(steps) < STEPS - CKPT_EVERY \
-                    and not os.path.exists(os.path.join(run, "final.pt")):
-                model, objective = run.split(os.sep)[-4:-2]
-                running = [j for j, c in jobs.items() if c.startswith("rule_train") and model in c and objective in c]
-                if running:
-                    return run, running[0], seen, lines
+        if held is None:
+            held = checkpointed_training(work, jobs)
+            if held and subprocess.run(["scontrol", "suspend", held[1]], capture_output=True).returncode != 0:
+                held = None                              # it ended between the look and the suspend
+            elif held and not still_between_checkpoints(held[0]):
+                subprocess.run(["scontrol", "resume", held[1]], capture_output=True)
+                held = None                              # it ran past the window before it stopped
+        if held and others_finished(work):
+            return held[0], held[1], seen, lines
         time.sleep(0.05)
     raise AssertionError("no SLURM training job was caught between its first checkpoint and its end")
