@@ -92,3 +92,6 @@ def test_inception_score_interval_equals_the_loop_over_replicates():
     idx = torch.randint(0, 23, (50, 23), generator=torch.Generator().manual_seed(7)).numpy()
     want = basic_interval(estimate, [inception_score(logits[i], 4)[0] for i in idx])
     assert inception_score_interval(logits, estimate, 4, 50, seed=7) == pytest.approx(want, rel=1e-12)
+    # in chunks of 3 replicates (as at ImageNet's size, where all 200 at once would not fit): the same
+    assert inception_score_interval(logits, estimate, 4, 50, seed=7, max_elements=3 * 23 * 5) \
+        == pytest.approx(want, rel=1e-12)

@@ -148,22 +148,32 @@ def mean_interval(values, replicates=DEFAULT_REPLICATES, seed=0, level=LEVEL):
     return max(low, float(v.min())), min(high, float(v.max()))  # a mean stays within its values (shares: [0, 1])
 
 
-def inception_score_interval(logits, estimate, splits=10, replicates=DEFAULT_REPLICATES, seed=0, level=LEVEL):
+def inception_score_interval(logits, estimate, splits=10, replicates=DEFAULT_REPLICATES, seed=0, level=LEVEL,
+                             max_elements=2**25):
     """Interval of the split-mean Inception score (evaluation/inception_score.py) over resampled samples.
 
-    All replicates at once, split by split (the same splits, log-softmax and KL as inception_score, which
-    tests/test_bootstrap.py checks against): a Python loop over the replicates cost ~1.4 s per evaluation."""
+    Replicates in chunks of at most max_elements resampled log-probabilities (float64: 256 MB), split by split
+    (the same splits, log-softmax and KL as inception_score, which tests/test_bootstrap.py checks against): a
+    Python loop over the replicates cost ~1.4 s per CI evaluation, and all replicates at once would not fit
+    at ImageNet's size (200 x 50,000 x 1,008 values)."""
     from evaluation.metrics.inception_score import check_split_count
 
     logits = np.asarray(logits)
     n = len(logits)
     check_split_count(n, splits)
     idx = torch.randint(0, n, (replicates, n), generator=_generator(seed))
-    log_p = torch.log_softmax(torch.as_tensor(logits, dtype=torch.float64), dim=1)[idx]  # (R, N, C)
+    log_p_all = torch.log_softmax(torch.as_tensor(logits, dtype=torch.float64), dim=1)
+    chunk = max(1, max_elements // (n * log_p_all.shape[1]))
+    values = torch.cat([split_mean_scores(log_p_all[rows], splits) for rows in idx.split(chunk)])
+    return basic_interval(estimate, values.numpy(), level)
+
+
+def split_mean_scores(log_p, splits):
+    """The split-mean Inception score of each replicate of log_p (replicates, N, classes)."""
+    n = log_p.shape[1]
     scores = []
     for i in range(splits):
         part = log_p[:, i * n // splits : (i + 1) * n // splits]
         log_mean = torch.logsumexp(part, dim=1, keepdim=True) - np.log(part.shape[1])
         scores.append((part.exp() * (part - log_mean)).sum(2).mean(1).exp())
-    values = torch.stack(scores, 1).mean(1)
-    return basic_interval(estimate, values.numpy(), level)
+    return torch.stack(scores, 1).mean(1)
