@@ -28,6 +28,8 @@ import sys
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from ptdit.layers import modulate_by
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cpu_ratio import alternate  # noqa: E402
 
@@ -92,6 +94,35 @@ def block_ops(model, bf16=False):
     return count(step, model, bf16)
 
 
+def sublayer_ops(model, bf16=False):
+    """Launches of each sub-layer of block 0, forward + backward, module alone (no LayerNorm, modulation,
+    gate or residual), and of one such wrapper around nothing: the method's floor. A PT-DiT block
+    has five wrapped sub-layers (GIIM's proxy self-attention and cross-attention, window attention,
+    shifted windows, MLP) where DiT's has two (attention, MLP)."""
+    block = model.blocks[0]
+    n = model.grid[0] * model.grid[1] * model.grid[2]
+    d = model.config.hidden_size
+    x = torch.randn(2, n, d, requires_grad=True)
+    c = torch.randn(2, d)
+    shift, factor, gate = torch.randn(2, d), torch.randn(2, d), torch.randn(2, d)
+
+    def launches(module_call):
+        def step():
+            module_call().sum().backward()
+        return count(step, model, bf16)["launches"]
+
+    out = {"block": launches(lambda: block(x, c))}
+    for name in ("attn", "sw_attn", "mlp"):
+        if getattr(block, name, None) is not None:
+            out[name] = launches(lambda m=getattr(block, name): m(x))
+    if getattr(block, "giim", None) is not None:       # GIIM with its own LNs, modulation and gates
+        mod = tuple(torch.randn(2, d) for _ in range(6)) if block.compact else None
+        out["giim (2 wrapped sub-layers)"] = launches(lambda: block.giim(x, mod))
+    out["LN + modulate + gate + residual"] = launches(
+        lambda: x + gate.unsqueeze(1) * modulate_by(torch.nn.functional.layer_norm(x, (d,)), shift, factor))
+    return out
+
+
 def training_inputs(model, batch=2):
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(batch, *model.config.input_shape, generator=gen)
@@ -154,12 +185,20 @@ def main():
     parser.add_argument("--bf16", action="store_true", help="count and time under CPU bf16 autocast")
     parser.add_argument("--input-size", type=int, default=SMALL["input_size"],
                         help="latent size (64 = 512 px); 32 makes the step even more dispatch-bound")
+    parser.add_argument("--sublayers", action="store_true",
+                        help="only count launches per sub-layer of block 0 (no timing)")
     parser.add_argument("--before", help="a checkout of the code before the change: measured too, in a subprocess")
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)   # subprocess protocol
     args = parser.parse_args()
     SMALL["input_size"] = args.input_size
     if args.json:
         print(json.dumps(measure(args.repeats, args.bf16)))
+        return
+    if args.sublayers:
+        torch.set_num_threads(1)
+        for name in MODELS:
+            parts = sublayer_ops(build(name), args.bf16)
+            print(f"{name}: " + ", ".join(f"{k} {v}" for k, v in parts.items()))
         return
     mode = f"{'bf16 autocast' if args.bf16 else 'fp32'}, input_size {args.input_size}"
     if args.before:

@@ -124,3 +124,19 @@ def test_state_dict_holds_only_parameters():
     """The launch work adds non-persistent buffers only: checkpoints keep DiT-style keys."""
     block, _, _ = block_and_inputs("compact")
     assert set(block.state_dict()) == {name for name, _ in block.named_parameters()}
+
+
+@pytest.mark.parametrize("name", ["DiT-B/2", "PT-DiT/B-Class", "PT-DiT/B-Class-released"])
+def test_sublayer_launches_account_for_the_block(name):
+    """bench/pt_dit_launches.py --sublayers splits a block's launches into its sub-layers and their
+    LayerNorm / modulation / gate / residual wrappers (the README's launch floor rests on it). The parts
+    must fit inside the block's count (no part counted twice) and leave little out (adaLN, the
+    proxies' mean, the backward's gradient accumulation)."""
+    from bench.pt_dit_launches import SMALL, sublayer_ops
+
+    torch.manual_seed(0)
+    parts = sublayer_ops(ptdit.create_model(name, **dict(SMALL, depth=1, input_size=32)))
+    wrapped = {"DiT-B/2": 2}.get(name, 3)            # GIIM's two wrappers are inside its own count
+    explained = sum(v for k, v in parts.items() if k not in ("block", "LN + modulate + gate + residual"))
+    explained += wrapped * parts["LN + modulate + gate + residual"]
+    assert explained <= parts["block"] <= explained + 16, parts
