@@ -85,6 +85,7 @@ def test_table_on_the_ci_config(tmp_path):
         rows = {(r["model"], int(r["resolution"])): r for r in csv.DictReader(f)}
     assert rows[("DiT-S/2", 256)]["status"] == "counted" and float(rows[("DiT-S/2", 256)]["paper_gflops"]) == 6.06
     assert rows[("DiT-S/2", 64)]["status"] == "ok" and float(rows[("DiT-S/2", 64)]["infer_steps_per_s"]) > 0
+    assert rows[("DiT-S/2", 64)]["compiled"] == "false"                # the config's default: eager only
     assert rows[("PT-DiT/S-Class", 64)]["status"] == "invalid"        # 4x4 tokens: no 8x8 windows
     assert float(rows[("PT-DiT/S-Class", 256)]["gflops"]) == pytest.approx(3.86, abs=0.01)
     assert rows[("DiT-XL/2", 256)]["status"] == "paper_only"           # not profiled, paper kept
