@@ -5,7 +5,7 @@ One row per measured point (model, resolution, device, dtype, compiled; video po
 from evaluation/efficiency/video.py), plus one "paper_only" row for every
 paper number whose (model, resolution) was not profiled, so no published number is dropped.
 `compiled` is true for a point timed as torch.compile(model): it sits beside the eager row of the
-same point, both with the paper's numbers (the paper does not say whether it compiled).
+same point, and the paper's numbers sit on both rows.
 A second, small table compares the paper's ratio claims (speed-ups, GFLOPs ratios) with ours, one
 row per (device, dtype, compiled): a speed-up is eager / eager or compiled / compiled, never mixed.
 
