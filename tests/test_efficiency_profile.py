@@ -60,6 +60,16 @@ def test_isolated_point_measures_its_own_process(tmp_path):
     assert point["peak_mem_mb"] >= point["rss_before_model_mb"] > 0
 
 
+def test_compiled_point_runs_on_the_cpu_in_its_own_file(tmp_path):
+    # Inference only: inductor compiles the forward with the C++ compiler, ~18 s cold on a 2-core CPU
+    # (3 s with its cache warm); the backward would add ~30 s more.
+    points = profile.sweep(["DiT-S/2"], [64], tmp_path, threads=1, infer_batch=1, warmup=1, repeats=2,
+                           compile=True, overrides=TINY)
+    assert points[0]["status"] == "ok" and points[0]["compile"] is True
+    assert points[0]["infer"]["steps_per_s"] > 0
+    assert os.listdir(tmp_path) == ["DiT-S_2_64-compiled.json"]         # beside, not over, the eager point
+
+
 def test_cli_writes_one_json_per_point(tmp_path, capsys):
     out = tmp_path / "point.json"
     assert main(["profile", "--model", "PT-DiT/B-Class", "--resolution", "512", "--no-timing", "--out", str(out)]) == 0

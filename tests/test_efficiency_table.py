@@ -1,6 +1,7 @@
 """results/table_efficiency.csv: every paper number lands in a paper_* column, beside ours."""
 
 import csv
+import os
 
 import pytest
 
@@ -115,3 +116,68 @@ def test_claims_computed_from_timed_rows():
     ])
     claim = [c for c in claim_rows(rows) if c["quantity"] == "infer_steps_per_s"][0]
     assert claim["ours"] == 1.5 and claim["device"] == "cpu-fp32"
+
+
+def timed_point(model, infer, train, compiled, gflops=6.0):
+    """A timed point as profile_point returns it (the fields the table reads), eager or compiled."""
+    return {"model": model, "resolution": 256, "device": "cuda", "dtype": "bf16", "compile": compiled,
+            "status": "ok", "tokens": 256, "params": 33e6, "gflops": gflops,
+            "infer": {"steps_per_s": infer, "batch": 1, "q1_s": 0.01, "q3_s": 0.011},
+            "train": {"steps_per_s": train, "batch": 32, "q1_s": 0.03, "q3_s": 0.031}}
+
+
+# DiT is faster eager, PT-DiT gains more from compiling: eager and compiled ratios differ, and a
+# mixed pair (compiled PT-DiT over eager DiT, or the reverse) gives neither.
+EAGER_COMPILED = [timed_point("DiT-S/2", 100.0, 30.0, False), timed_point("PT-DiT/S-Class", 50.0, 15.0, False),
+                  timed_point("DiT-S/2", 120.0, 40.0, True), timed_point("PT-DiT/S-Class", 96.0, 36.0, True)]
+
+
+def test_eager_and_compiled_points_are_two_rows_with_their_own_timings():
+    rows = build_rows(EAGER_COMPILED)
+    dit = [r for r in rows if r["model"] == "DiT-S/2" and r["resolution"] == 256]
+    assert [r["compiled"] for r in dit] == ["false", "true"]          # keyed and sorted by it
+    assert [r["train_steps_per_s"] for r in dit] == [30.0, 40.0]
+    assert [r["infer_steps_per_s"] for r in dit] == [100.0, 120.0]
+    for r in dit:                                                       # the paper's numbers on both
+        assert r["paper_train_steps_per_s"] == 3.6 and r["paper_gflops"] == 6.06
+    assert not any(r["model"] == "DiT-S/2" and r["resolution"] == 256 and r["status"] == "paper_only" for r in rows)
+
+
+def test_compiled_column_in_the_csv(tmp_path):
+    paths = []
+    for i, point in enumerate(EAGER_COMPILED):
+        paths.append(tmp_path / f"{i}.json")
+        write_json_atomic(paths[-1], point)
+    write_tables(paths, tmp_path / "table.csv", tmp_path / "claims.csv")
+    table = [r for r in read(tmp_path / "table.csv") if r["model"] == "PT-DiT/S-Class" and r["resolution"] == "256"]
+    assert [(r["compiled"], r["train_steps_per_s"]) for r in table] == [("false", "15.0"), ("true", "36.0")]
+    assert "compiled" in read(tmp_path / "claims.csv")[0]
+    # The figures draw eager and compiled as separate panels, never one line through both.
+    from evaluation.efficiency.figures import devices_in, make_figures, read_rows, series
+    figure_rows = read_rows(tmp_path / "table.csv")
+    assert devices_in(figure_rows, "train_steps_per_s") == [("cuda", "bf16", "false"), ("cuda", "bf16", "true")]
+    assert series(figure_rows, "PT-DiT/S-Class", "train_steps_per_s", "cuda", "true") == [(256, 36.0)]
+    assert all(os.path.getsize(path) > 1000 for path in make_figures(tmp_path / "table.csv", tmp_path / "figures"))
+
+
+def test_claims_are_eager_over_eager_and_compiled_over_compiled():
+    claims = claim_rows(build_rows(EAGER_COMPILED))
+    train = {c["compiled"]: c["ours"] for c in claims if c["quantity"] == "train_steps_per_s"}
+    infer = {c["compiled"]: c["ours"] for c in claims if c["quantity"] == "infer_steps_per_s"}
+    # PT-DiT / DiT within one setting; mixed pairs would give 36/30 = 1.2, 15/40 = 0.375, 96/100, 50/120.
+    assert train == {"false": 0.5, "true": 0.9} and infer == {"false": 0.5, "true": 0.8}
+    assert {c["device"] for c in claims if c["quantity"] == "train_steps_per_s"} == {"cuda-bf16"}
+
+
+def test_gflops_claims_stay_one_row_with_compiled_points():
+    points = [timed_point(model, 10.0, 1.0, compiled, gflops) for compiled in (False, True)
+              for model, gflops in (("DiT-XL/2", 118.64), ("PT-DiT/L-Class", 82.4))]
+    gflops = [c for c in claim_rows(build_rows(points)) if c["quantity"] == "gflops" and c["resolution"] == 256]
+    assert [(c["ours"], c["device"], c["compiled"]) for c in gflops] == [(1.44, "counter", None)]
+
+
+def test_claims_skip_a_setting_that_has_one_side_only():
+    # Compiled DiT without compiled PT-DiT: no compiled ratio (and never one against eager PT-DiT).
+    claims = claim_rows(build_rows(EAGER_COMPILED[:3]))
+    train = [c for c in claims if c["quantity"] == "train_steps_per_s"]
+    assert [(c["compiled"], c["ours"]) for c in train] == [("false", 0.5)]

@@ -47,6 +47,36 @@ def test_bad_config_fails_at_start_up(tmp_path):
     assert done.returncode != 0 and "multiple" in (done.stdout + done.stderr).lower()
 
 
+def test_bad_compile_value_fails_at_start_up(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("efficiency:\n  cpu:\n    compile: [reduce-overhead]\n")
+    done = snakemake("results/table_efficiency.csv", "-n", "--configfile", str(bad), cwd=tmp_path)
+    text = done.stdout + done.stderr
+    assert done.returncode != 0 and "'reduce-overhead' is not of type 'boolean'" in text
+    assert "['cpu']['compile'][0]" in text and "true = time torch.compile(model), false = eager" in text
+
+
+def test_compiled_points_sit_beside_the_eager_ones(tmp_path):
+    # The CI config with eager and compiled CPU timings: a dry run plans both files of the timed point,
+    # the compiled one with --compile and the same batches, and no compiled file for counted points.
+    config = tmp_path / "compiled.yaml"
+    with open(os.path.join(ROOT, "tests", "efficiency_ci.yaml")) as f:
+        text = f.read()
+    assert "    torch_threads: 1\n" in text
+    config.write_text(text.replace("    torch_threads: 1\n", "    torch_threads: 1\n    compile: [false, true]\n"))
+    done = snakemake("results/table_efficiency.csv", "-n", "-p", "--configfile", str(config), cwd=tmp_path)
+    text = done.stdout + done.stderr
+    assert done.returncode == 0, text[-3000:]
+    commands = [line for line in text.splitlines() if "ptdit profile" in line]      # "Shell command: ..."
+    compiled = [c for c in commands if "--compile" in c]
+    assert len(compiled) == 1 and "DiT-S_2_64-compiled.json" in compiled[0]
+    eager = [c for c in commands if "cpu-fp32/DiT-S_2_64.json" in c]
+    assert len(eager) == 1 and "--compile" not in eager[0]
+    batches = "--batch 1 --throughput-batch 2 --train-batch 2"
+    assert batches in compiled[0] and batches in eager[0]
+    assert len(commands) == 5            # 2 models x 2 resolutions counted (one of them timed), + compiled
+
+
 def test_table_on_the_ci_config(tmp_path):
     done = snakemake("results/table_efficiency.csv", "--cores", "2",
                      "--configfile", os.path.join(ROOT, "tests", "efficiency_ci.yaml"), cwd=tmp_path)
@@ -55,6 +85,7 @@ def test_table_on_the_ci_config(tmp_path):
         rows = {(r["model"], int(r["resolution"])): r for r in csv.DictReader(f)}
     assert rows[("DiT-S/2", 256)]["status"] == "counted" and float(rows[("DiT-S/2", 256)]["paper_gflops"]) == 6.06
     assert rows[("DiT-S/2", 64)]["status"] == "ok" and float(rows[("DiT-S/2", 64)]["infer_steps_per_s"]) > 0
+    assert rows[("DiT-S/2", 64)]["compiled"] == "false"                # the config's default: eager only
     assert rows[("PT-DiT/S-Class", 64)]["status"] == "invalid"        # 4x4 tokens: no 8x8 windows
     assert float(rows[("PT-DiT/S-Class", 256)]["gflops"]) == pytest.approx(3.86, abs=0.01)
     assert rows[("DiT-XL/2", 256)]["status"] == "paper_only"           # not profiled, paper kept

@@ -38,7 +38,7 @@ def read_rows(path):
         except (TypeError, ValueError):
             return None
     with open(path) as f:
-        return [{k: (v if k in ("model", "device", "dtype", "status") else number(v)) for k, v in row.items()}
+        return [{k: (v if k in ("model", "device", "dtype", "status", "compiled") else number(v)) for k, v in row.items()}
                 for row in csv.DictReader(f)]
 
 
@@ -56,9 +56,11 @@ def style(model):
     return {"color": colour, "marker": MARKERS.get(fam, "x")}
 
 
-def series(rows, model, column, device=None):
+def series(rows, model, column, device=None, compiled=None):
+    """(resolution, value) of one model; device / compiled ("true" / "false") keep one setting's rows."""
     points = sorted((r["resolution"], r[column]) for r in rows
-                    if r["model"] == model and r.get(column) is not None and (device is None or r["device"] == device))
+                    if r["model"] == model and r.get(column) is not None and (device is None or r["device"] == device)
+                    and (compiled is None or r.get("compiled") == compiled))
     seen, out = set(), []
     for x, y in points:              # one value per resolution (GFLOPs repeat across devices)
         if x not in seen:
@@ -87,12 +89,12 @@ def resolution_axis(ax, resolutions):
     ax.grid(True, which="major", alpha=0.3)
 
 
-def draw(ax, rows, models, ours_column, paper_column=None, device=None):
+def draw(ax, rows, models, ours_column, paper_column=None, device=None, compiled=None):
     """Lines of ours, hollow paper markers; returns the resolutions drawn."""
     xs = []
     for model in models:
         st = style(model)
-        ours = series(rows, model, ours_column, device)
+        ours = series(rows, model, ours_column, device, compiled)
         paper = series(rows, model, paper_column) if paper_column else []
         if ours:
             ax.plot(*zip(*ours), color=st["color"], marker=st["marker"], lw=1.8, ms=6, label=model)
@@ -163,14 +165,22 @@ def gflops_figure(rows, out_dir):
 
 
 def devices_in(rows, column):
-    return sorted({(r["device"], r["dtype"]) for r in rows if r.get(column) is not None and r.get("device")})
+    """The (device, dtype, compiled) settings that measured `column`: one panel each, so eager and
+    torch.compile'd timings of a model are never joined into one line."""
+    return sorted({(r["device"], r["dtype"], r.get("compiled") or "false") for r in rows
+                   if r.get(column) is not None and r.get("device")})
+
+
+def setting_name(device, dtype, compiled):
+    return f"{device} / {dtype}{', compiled' if compiled == 'true' else ''}"
 
 
 def memory_figure(rows, out_dir):
-    devices = devices_in(rows, "peak_mem_mb") or [(None, None)]
+    devices = devices_in(rows, "peak_mem_mb") or [(None, None, None)]
     fig, axes = plt.subplots(1, len(devices), figsize=(6 * len(devices), 5), squeeze=False)
-    for ax, (device, dtype) in zip(axes[0], devices):
-        subset = [r for r in rows if r.get("device") == device and r.get("dtype") == dtype]
+    for ax, (device, dtype, compiled) in zip(axes[0], devices):
+        subset = [r for r in rows if r.get("device") == device and r.get("dtype") == dtype
+                  and (r.get("compiled") or "false") == compiled]
         xs = draw(ax, subset, models_in(subset), "peak_mem_mb")
         if not xs:
             empty(ax, "no timed points")
@@ -180,23 +190,23 @@ def memory_figure(rows, out_dir):
         kind = "CUDA max allocated" if device == "cuda" else "peak RSS of the profiling process"
         ax.set_ylabel(f"peak memory (MB, {kind})")
         batches = sorted({int(r["train_batch"]) for r in subset if r.get("train_batch") is not None})
-        ax.set_title(f"{device} / {dtype}: peak over inference and training (train batch "
+        ax.set_title(f"{setting_name(device, dtype, compiled)}: peak over inference and training (train batch "
                      f"{', '.join(map(str, batches))})")
         ax.legend(fontsize=8, loc="upper left", frameon=False)
     save_figure(fig, out_dir, "memory_vs_resolution")
 
 
 def throughput_figure(rows, out_dir):
-    devices = devices_in(rows, "infer_steps_per_s") or [(None, None)]
+    devices = devices_in(rows, "infer_steps_per_s") or [(None, None, None)]
     fig, axes = plt.subplots(len(devices), 2, figsize=(12, 4.8 * len(devices)), squeeze=False)
-    for line, (device, dtype) in zip(axes, devices):
+    for line, (device, dtype, compiled) in zip(axes, devices):
         subset = [r for r in rows if (r.get("device") == device and r.get("dtype") == dtype)
                   or r.get("paper_infer_steps_per_s") is not None]
         for ax, column, label in ((line[0], "infer_steps_per_s", "inference"),
                                   (line[1], "train_steps_per_s", "training")):
-            models = [m for m in models_in(subset) if series(subset, m, column, device) or
+            models = [m for m in models_in(subset) if series(subset, m, column, device, compiled) or
                       series(subset, m, f"paper_{column}")]
-            xs = draw(ax, subset, models, column, f"paper_{column}", device)
+            xs = draw(ax, subset, models, column, f"paper_{column}", device, compiled)
             if not xs:
                 empty(ax, "no timed points")
                 continue
@@ -205,7 +215,7 @@ def throughput_figure(rows, out_dir):
             batches = sorted({int(r[f"{column.split('_')[0]}_batch"]) for r in subset if r.get(column) is not None
                               and r.get(f"{column.split('_')[0]}_batch") is not None})
             ax.set_ylabel(f"{label} steps/s (batch {', '.join(map(str, batches))})")
-            ax.set_title(f"{label}, {device} / {dtype} (hollow: paper, their GPU)")
+            ax.set_title(f"{label}, {setting_name(device, dtype, compiled)} (hollow: paper, their GPU)")
             paper_legend_entry(ax, loc="lower left")
     save_figure(fig, out_dir, "throughput_vs_resolution")
 

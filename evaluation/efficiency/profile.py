@@ -301,7 +301,7 @@ def run_isolated(threads=None, **kwargs):
     if done.returncode == -signal.SIGKILL:
         return {"model": kwargs.get("model_name"), "resolution": kwargs.get("resolution"),
                 "device": kwargs.get("device", "cpu"), "dtype": kwargs.get("dtype", "fp32"),
-                **environment("cpu"), "status": "oom",
+                "compile": kwargs.get("compile", False), **environment("cpu"), "status": "oom",
                 "message": "profiling process killed by SIGKILL, most likely by the out-of-memory killer"}
     raise RuntimeError(f"profiling {kwargs.get('model_name')} at {kwargs.get('resolution')} px failed "
                        f"(exit code {done.returncode}):\n{done.stderr[-3000:]}")
@@ -313,8 +313,8 @@ def write_json_atomic(path, data):
 
 
 def sweep(models, resolutions, out_dir, isolate=True, threads=None, **kwargs):
-    """Profile every (model, resolution); one JSON each in out_dir. Impossible and OOM points are
-    recorded, not raised. Returns the points."""
+    """Profile every (model, resolution); one JSON each in out_dir (compiled ones with their own
+    suffix, point_files.py). Impossible and OOM points are recorded, not raised. Returns the points."""
     if threads and not isolate:
         torch.set_num_threads(threads)
     points = []
@@ -322,6 +322,7 @@ def sweep(models, resolutions, out_dir, isolate=True, threads=None, **kwargs):
         for resolution in resolutions:
             args = {"model_name": model_name, "resolution": resolution, **kwargs}
             point = run_isolated(threads=threads, **args) if isolate else profile_point(**args)
-            write_json_atomic(os.path.join(out_dir, point_filename(model_name, resolution)), point)
+            name = point_filename(model_name, resolution, kwargs.get("compile"))
+            write_json_atomic(os.path.join(out_dir, name), point)
             points.append(point)
     return points

@@ -1,10 +1,13 @@
 """results/table_efficiency.csv from the per-point JSONs of evaluation/efficiency/profile.py, with the paper's
 numbers beside ours (evaluation/report/paper_efficiency.py).
 
-One row per measured point (model, resolution, device, dtype; video points also by frames, from
-evaluation/efficiency/video.py), plus one "paper_only" row for every
+One row per measured point (model, resolution, device, dtype, compiled; video points also by frames,
+from evaluation/efficiency/video.py), plus one "paper_only" row for every
 paper number whose (model, resolution) was not profiled, so no published number is dropped.
-A second, small table compares the paper's ratio claims (speed-ups, GFLOPs ratios) with ours.
+`compiled` is true for a point timed as torch.compile(model): it sits beside the eager row of the
+same point, and the paper's numbers sit on both rows.
+A second, small table compares the paper's ratio claims (speed-ups, GFLOPs ratios) with ours, one
+row per (device, dtype, compiled): a speed-up is eager / eager or compiled / compiled, never mixed.
 
     python -m evaluation.efficiency.table results/efficiency/*/*.json --out results/table_efficiency.csv
 """
@@ -21,12 +24,13 @@ from ptdit.atomic import atomic_write
 
 # design.md's contract first, then what makes a row readable on its own.
 COLUMNS = ["model", "resolution", "tokens", "params_M", "gflops", "paper_gflops", "train_steps_per_s",
-           "infer_steps_per_s", "peak_mem_mb", "device", "frames", "latent_frames", "status", "dtype",
+           "infer_steps_per_s", "peak_mem_mb", "device", "compiled", "frames", "latent_frames", "status", "dtype",
            "gflops_no_attn", "act_mem_mb_est", "act_mem_fused_mb_est", "peak_mem_kind", "paper_params_M",
            "paper_train_steps_per_s", "paper_infer_steps_per_s", "attn_cost_pct", "paper_attn_cost_pct",
            "infer_batch", "infer_iqr_s", "throughput_batch", "throughput_samples_per_s", "train_batch",
            "train_iqr_s", "threads", "device_name", "torch_version", "paper_source", "message"]
-CLAIM_COLUMNS = ["claim", "paper", "ours", "device", "numerator", "denominator", "quantity", "resolution", "source"]
+CLAIM_COLUMNS = ["claim", "paper", "ours", "device", "compiled", "numerator", "denominator", "quantity", "resolution",
+                 "source"]
 
 
 def load_points(paths):
@@ -41,10 +45,16 @@ def _round(value, digits):
     return None if value is None else round(value, digits)
 
 
+def flag(value):
+    """A boolean as the CSV shows it (lowercase, as in the config and the JSON)."""
+    return "true" if value else "false"
+
+
 def measured_row(point):
     """Our columns of one profiled point."""
     row = {key: point.get(key) for key in ("model", "resolution", "tokens", "device", "dtype", "status",
                                           "device_name", "torch_version", "message", "frames", "latent_frames")}
+    row["compiled"] = flag(point.get("compile"))
     if "params" in point:
         row["params_M"] = round(point["params"] / 1e6, 3)
     row["gflops"] = _round(point.get("gflops"), 3)
@@ -111,28 +121,32 @@ def build_rows(points):
                                            "message": "not profiled (or not in the zoo)"}))
     order = model_order()
     rows.sort(key=lambda r: (model_rank(r["model"], order), r["model"], r["resolution"], r.get("frames") or 0,
-                             r.get("device") or "", r.get("dtype") or ""))
+                             r.get("device") or "", r.get("dtype") or "", r.get("compiled") or ""))
     return rows
 
 
 def claim_rows(rows):
-    """The paper's ratio claims against ours, for every device/dtype that measured both sides."""
+    """The paper's ratio claims against ours, for every (device, dtype, compiled) that measured both
+    sides: numerator and denominator always come from the same setting."""
     out = []
     for claim, paper, top, bottom, quantity, resolution, source in RATIO_CLAIMS:
         ours = {}
         for row in rows:
             if row["resolution"] == resolution and row.get(quantity) not in (None, ""):
-                ours.setdefault((row.get("device"), row.get("dtype")), {})[row["model"]] = row[quantity]
-        # GFLOPs do not depend on the device: one row is enough.
+                setting = (row.get("device"), row.get("dtype"), row.get("compiled"))
+                ours.setdefault(setting, {})[row["model"]] = row[quantity]
+        # GFLOPs do not depend on the device or on compiling: one row is enough.
         found = [(k, v) for k, v in ours.items() if top in v and bottom in v]
-        if quantity.startswith("gflops"):
+        counted = quantity.startswith("gflops")
+        if counted:
             found = found[:1]
         if not found:
-            found = [((None, None), None)]
-        for (device, dtype), values in found:
+            found = [((None, None, None), None)]
+        for (device, dtype, compiled), values in found:
             value = round(values[top] / values[bottom], 3) if values else None
-            where = "counter" if quantity.startswith("gflops") and values else (f"{device}-{dtype}" if device else None)
-            out.append({"claim": claim, "paper": paper, "ours": value, "device": where, "numerator": top,
+            where = "counter" if counted and values else (f"{device}-{dtype}" if device else None)
+            out.append({"claim": claim, "paper": paper, "ours": value, "device": where,
+                        "compiled": None if counted or not values else compiled, "numerator": top,
                         "denominator": bottom, "quantity": quantity, "resolution": resolution, "source": source})
     return out
 

@@ -33,7 +33,8 @@ def cmd_profile(args):
 
 def summary_line(point):
     """One readable line per point for the terminal."""
-    head = f"{point['model']:22s} {point['resolution']:5d}px {point['device']}/{point['dtype']} {point['status']:8s}"
+    mode = " compiled" if point.get("compile") else ""
+    head = f"{point['model']:22s} {point['resolution']:5d}px {point['device']}/{point['dtype']}{mode} {point['status']:8s}"
     if point["status"] == "invalid" or "gflops" not in point:
         return f"{head} {point.get('message', '')}"
     parts = [f"{point['params'] / 1e6:8.2f}M", f"{point['gflops']:9.2f} GFLOPs"]
@@ -67,7 +68,8 @@ def add_parser(subparsers):
                         help="profile in this process (CPU peak memory then includes earlier points)")
     out = parser.add_mutually_exclusive_group(required=True)
     out.add_argument("--out", help="JSON file of the one point")
-    out.add_argument("--out-dir", help="folder for one JSON per point (MODEL_RESOLUTION.json, '/' -> '_')")
+    out.add_argument("--out-dir", help="folder for one JSON per point (MODEL_RESOLUTION.json, '/' -> '_'; "
+                          "MODEL_RESOLUTION-compiled.json with --compile)")
     parser.set_defaults(func=cmd_profile)
     return parser
 

@@ -25,19 +25,30 @@ def cuda_wanted():
     return bool(enabled)
 
 
-def point_json(device, dtype, model, resolution):
-    return f"results/efficiency/{device}-{dtype}/{point_filename(model, resolution)}"
+def point_json(device, dtype, model, resolution, compiled=False):
+    return f"results/efficiency/{device}-{dtype}/{point_filename(model, resolution, compiled)}"
+
+
+def compile_modes(device):
+    return EFFICIENCY[device].get("compile", [False])
+
+
+def timed_points(device):
+    """A device's timed points, once per torch.compile mode of its config (eager and compiled are
+    separate measurements at the same batches)."""
+    settings = EFFICIENCY[device]
+    return [point_json(device, settings["dtype"], m, r, compiled) for compiled in compile_modes(device)
+            for m in settings["timed"]["models"] for r in settings["timed"]["resolutions"]]
 
 
 def efficiency_points():
-    """Every point JSON the table needs: counted everywhere, timed where the config says."""
+    """Every point JSON the table needs: counted everywhere (eager; compiling changes no count),
+    timed where the config says, in every compile mode it lists."""
     cpu = EFFICIENCY["cpu"]
     points = [point_json("cpu", cpu["dtype"], m, r) for m in EFFICIENCY["models"] for r in EFFICIENCY["resolutions"]]
-    points += [point_json("cpu", cpu["dtype"], m, r) for m in cpu["timed"]["models"] for r in cpu["timed"]["resolutions"]]
+    points += timed_points("cpu")
     if cuda_wanted():
-        cuda = EFFICIENCY["cuda"]
-        points += [point_json("cuda", cuda["dtype"], m, r) for m in cuda["timed"]["models"]
-                   for r in cuda["timed"]["resolutions"]]
+        points += timed_points("cuda")
     return list(dict.fromkeys(points))
 
 
@@ -47,14 +58,19 @@ def is_timed(wildcards):
 
 
 def profile_args(wildcards):
-    """Command-line options of one point, from the config of its device."""
+    """Command-line options of one point, from the config of its device; the file name's suffix
+    ({compiled}: "" or "-compiled") says whether it times torch.compile(model)."""
+    compiled = bool(wildcards.compiled)
+    if compiled and not is_timed(wildcards):       # compiling changes no count: only timings differ
+        raise WorkflowError(f"{wildcards.model}_{wildcards.px}{wildcards.compiled}.json: a compiled point must be "
+                            f"a timed one (efficiency.{wildcards.device}.timed)")
     if not is_timed(wildcards):
         return "--no-timing"
     settings = EFFICIENCY[wildcards.device]
     args = (f"--batch {settings['infer_batch']} --throughput-batch {settings['throughput_batch']} "
             f"--train-batch {settings['train_batch']} --warmup {settings['warmup']} "
             f"--repeats {settings['repeats']} --max-seconds {settings['max_seconds']}")
-    return args + (" --compile" if settings.get("compile") else "")
+    return args + (" --compile" if compiled else "")
 
 
 def profile_threads(wildcards):

@@ -1,5 +1,6 @@
 # Efficiency benchmark (issue 3): one `ptdit profile` job per (device, dtype, model, resolution)
-# point, then the table and the figures (helpers in common.smk).
+# point, timed ones also once per torch.compile mode (MODEL_PX-compiled.json, config
+# efficiency.<device>.compile), then the table and the figures (helpers in common.smk).
 # Video (issue 8, config efficiency.video, optional): the three attentions against frame count, one
 # counting job per model on the meta device (GFLOPs + activation estimates), and one measured job per
 # CUDA point where a GPU is wanted (evaluation/efficiency/video.py).
@@ -23,18 +24,19 @@ if VIDEO_EFFICIENCY:
 
 rule profile_point:
     output:
-        "results/efficiency/{device}-{dtype}/{model}_{px}.json",
+        "results/efficiency/{device}-{dtype}/{model}_{px}{compiled}.json",
     params:
         model=lambda wildcards: model_from_slug(wildcards.model),
         args=profile_args,
         torch_threads=torch_threads,
     log:
-        "logs/efficiency/{device}-{dtype}/{model}_{px}.log",
+        "logs/efficiency/{device}-{dtype}/{model}_{px}{compiled}.log",
     wildcard_constraints:
         device="cpu|cuda",
         dtype="fp32|bf16",
         model="[^/_]+(_[^/_]+)?",
         px="[0-9]+",
+        compiled="|-compiled",          # point_files.COMPILED_SUFFIX
     threads: profile_threads
     resources:
         gpu=lambda wildcards: int(wildcards.device == "cuda"),
