@@ -83,11 +83,16 @@ def count(fn, model, bf16, warmup=2):
     return counter.summary()
 
 
+def block_inputs(model):
+    """Tokens (2, N, D) with gradients and a conditioning (2, D) for block 0 of `model`."""
+    n = model.grid[0] * model.grid[1] * model.grid[2]
+    d = model.config.hidden_size
+    return torch.randn(2, n, d, requires_grad=True), torch.randn(2, d)
+
+
 def block_ops(model, bf16=False):
     block = model.blocks[0]
-    n = model.grid[0] * model.grid[1] * model.grid[2]
-    x = torch.randn(2, n, model.config.hidden_size, requires_grad=True)
-    c = torch.randn(2, model.config.hidden_size)
+    x, c = block_inputs(model)
 
     def step():
         block(x, c).sum().backward()
@@ -100,10 +105,8 @@ def sublayer_ops(model, bf16=False):
     has five wrapped sub-layers (GIIM's proxy self-attention and cross-attention, window attention,
     shifted windows, MLP) where DiT's has two (attention, MLP)."""
     block = model.blocks[0]
-    n = model.grid[0] * model.grid[1] * model.grid[2]
-    d = model.config.hidden_size
-    x = torch.randn(2, n, d, requires_grad=True)
-    c = torch.randn(2, d)
+    x, _ = block_inputs(model)
+    d = x.shape[-1]
     shift, factor, gate = torch.randn(2, d), torch.randn(2, d), torch.randn(2, d)
 
     def launches(module_call):
@@ -111,7 +114,7 @@ def sublayer_ops(model, bf16=False):
             module_call().sum().backward()
         return count(step, model, bf16)["launches"]
 
-    out = {"block": launches(lambda: block(x, c))}
+    out = {"block": block_ops(model, bf16)["launches"]}
     for name in ("attn", "sw_attn", "mlp"):
         if getattr(block, name, None) is not None:
             out[name] = launches(lambda m=getattr(block, name): m(x))
