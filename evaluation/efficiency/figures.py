@@ -38,8 +38,11 @@ def read_rows(path):
         except (TypeError, ValueError):
             return None
     with open(path) as f:
-        return [{k: (v if k in ("model", "device", "dtype", "status", "compiled") else number(v)) for k, v in row.items()}
+        rows = [{k: (v if k in ("model", "device", "dtype", "status", "compiled") else number(v)) for k, v in row.items()}
                 for row in csv.DictReader(f)]
+    for row in rows:        # eager unless the table says otherwise (paper-only rows, tables before the column)
+        row["compiled"] = row.get("compiled") or "false"
+    return rows
 
 
 def family(model):
@@ -167,7 +170,7 @@ def gflops_figure(rows, out_dir):
 def devices_in(rows, column):
     """The (device, dtype, compiled) settings that measured `column`: one panel each, so eager and
     torch.compile'd timings of a model are never joined into one line."""
-    return sorted({(r["device"], r["dtype"], r.get("compiled") or "false") for r in rows
+    return sorted({(r["device"], r["dtype"], r["compiled"]) for r in rows
                    if r.get(column) is not None and r.get("device")})
 
 
@@ -180,7 +183,7 @@ def memory_figure(rows, out_dir):
     fig, axes = plt.subplots(1, len(devices), figsize=(6 * len(devices), 5), squeeze=False)
     for ax, (device, dtype, compiled) in zip(axes[0], devices):
         subset = [r for r in rows if r.get("device") == device and r.get("dtype") == dtype
-                  and (r.get("compiled") or "false") == compiled]
+                  and r["compiled"] == compiled]
         xs = draw(ax, subset, models_in(subset), "peak_mem_mb")
         if not xs:
             empty(ax, "no timed points")
