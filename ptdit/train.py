@@ -29,6 +29,7 @@ import functools
 import glob
 import json
 import logging
+import math
 import os
 import random
 import time
@@ -71,6 +72,8 @@ class TrainConfig:
     steps: int = 400_000
     global_batch_size: int = 256
     lr: float = 1e-4
+    lr_schedule: str = "constant"               # constant (DiT, SiT) | cosine: from lr to 0 at `steps`
+    warmup_steps: int = 0                       # linear warm-up from 0 to lr (both schedules)
     weight_decay: float = 0.0
     betas: tuple = (0.9, 0.999)
     ema_decay: float = 0.9999
@@ -109,6 +112,25 @@ def compile_mode(config):
     if mode not in COMPILE_MODES:
         raise ValueError(f"compile: {config.compile!r} is not a torch.compile mode; use false, true or one of {COMPILE_MODES}")
     return mode
+
+
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def lr_at(config, step):
+    """Learning rate of the update that takes the model from `step` to step + 1.
+
+    DiT and SiT train at a constant rate (their train.py); a run of a few thousand steps ends far
+    from a minimum at a constant rate, and a cosine decay to 0 lets it settle (our choice for short
+    CPU runs; a function of the step, so a resumed run continues the same curve)."""
+    if config.lr_schedule not in LR_SCHEDULES:
+        raise ValueError(f"lr_schedule: {config.lr_schedule!r} is not one of {LR_SCHEDULES}")
+    if step < config.warmup_steps:
+        return config.lr * (step + 1) / config.warmup_steps
+    if config.lr_schedule == "constant":
+        return config.lr
+    span = max(config.steps - config.warmup_steps, 1)
+    return config.lr * 0.5 * (1 + math.cos(math.pi * min(step - config.warmup_steps, span) / span))
 
 
 class NonFiniteLoss(FloatingPointError):
@@ -213,7 +235,9 @@ def latest_checkpoint(run_dir):
 def config_changes(old, config):
     """'key: old -> new' for every field (beyond RESUMABLE_CHANGES) in which `config` differs from `old`."""
     old, new = TrainConfig.from_dict(old).to_dict(), config.to_dict()
-    return [f"{k}: {old.get(k)!r} -> {new[k]!r}" for k in sorted(new) if k not in RESUMABLE_CHANGES and old.get(k) != new[k]]
+    # a cosine schedule ends at `steps`: more steps would bend the curve the run has already followed
+    resumable = RESUMABLE_CHANGES - {"steps"} if config.lr_schedule == "cosine" else RESUMABLE_CHANGES
+    return [f"{k}: {old.get(k)!r} -> {new[k]!r}" for k in sorted(new) if k not in resumable and old.get(k) != new[k]]
 
 
 def check_same_run(config):
@@ -366,6 +390,7 @@ def _train(config, ctx, on_step):
         enable_grad_checkpointing(model)
     train_model = CaptionConditioned(model) if captioned else model
     mode = compile_mode(config)
+    lr_at(config, step)  # names a bad lr_schedule before the first step
     if mode is not None:
         train_model = torch.compile(train_model, mode=mode)
     if ctx.world_size > 1:
@@ -407,6 +432,8 @@ def _train(config, ctx, on_step):
             loss = objective.loss(train_model, x, y, gens).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        for group in opt.param_groups:
+            group["lr"] = lr_at(config, step)
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), float("inf"))  # measures, no clipping
         opt.step()
         update_ema(ema, model, config.ema_decay)

@@ -15,7 +15,7 @@ import torch
 
 from ptdit.data.latents import encode_folder
 from ptdit.data.standin import write_standin
-from ptdit.train import NonFiniteLoss, TrainConfig, latest_checkpoint, train
+from ptdit.train import NonFiniteLoss, TrainConfig, latest_checkpoint, lr_at, train
 from tests.multiprocess import run_processes
 from tests.tolerance import assert_close_scaled
 
@@ -147,6 +147,38 @@ def test_resume_with_another_config_is_an_error(tmp_path, pixels):
     train(config(tmp_path / "run", pixels, steps=2))
     with pytest.raises(ValueError, match="lr"):
         train(config(tmp_path / "run", pixels, steps=4, lr=5e-4))
+
+
+def test_lr_schedules_closed_form():
+    cfg = TrainConfig(run_dir="r", data="d", steps=110, lr=2e-3, warmup_steps=10, lr_schedule="cosine")
+    assert lr_at(cfg, 0) == pytest.approx(2e-4) and lr_at(cfg, 9) == pytest.approx(2e-3)  # linear warm-up
+    assert lr_at(cfg, 10) == pytest.approx(2e-3)                                       # decay starts at lr
+    assert lr_at(cfg, 60) == pytest.approx(1e-3)                                       # half-way: lr / 2
+    assert lr_at(cfg, 85) == pytest.approx(1e-3 * (1 + np.cos(0.75 * np.pi)))
+    assert lr_at(cfg, 110) == pytest.approx(0.0, abs=1e-12)
+    constant = TrainConfig(run_dir="r", data="d", steps=110, lr=2e-3)
+    assert {lr_at(constant, s) for s in (0, 50, 109)} == {2e-3}                        # DiT's default
+    with pytest.raises(ValueError, match="lr_schedule: 'linear'"):
+        lr_at(TrainConfig(run_dir="r", data="d", lr_schedule="linear"), 0)
+
+
+def test_cosine_run_logs_its_lr_resumes_exactly_and_keeps_its_steps(tmp_path, pixels):
+    reference = config(tmp_path / "reference", pixels, lr_schedule="cosine", warmup_steps=2, log_every=1)
+    ref_model, _ = weights(train(reference))
+    with open(os.path.join(reference.run_dir, "log.csv")) as f:
+        logged = [float(r["lr"]) for r in csv.DictReader(f)]
+    assert logged == pytest.approx([lr_at(reference, s) for s in range(12)])  # the rate each update used
+
+    def crash(step, model, ctx):
+        if step == 6:
+            raise KeyboardInterrupt
+    run = config(tmp_path / "run", pixels, lr_schedule="cosine", warmup_steps=2, log_every=1)
+    with pytest.raises(KeyboardInterrupt):
+        train(run, on_step=crash)
+    with pytest.raises(ValueError, match="steps: 12 -> 20"):  # would bend the curve already followed
+        train(config(tmp_path / "run", pixels, lr_schedule="cosine", warmup_steps=2, log_every=1, steps=20))
+    model, _ = weights(train(run))
+    assert all(torch.equal(model[k], ref_model[k]) for k in ref_model)
 
 
 def mtimes(run_dir):

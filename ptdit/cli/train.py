@@ -34,6 +34,7 @@ def cmd_train(args):
             fields.update(yaml.safe_load(f) or {})
     given = {"run_dir": args.run_dir, "data": args.data, "model": args.model, "objective": args.objective,
              "steps": args.steps, "global_batch_size": args.batch_size, "lr": args.lr,
+             "lr_schedule": args.lr_schedule, "warmup_steps": args.warmup_steps,
              "ema_decay": args.ema_decay, "cond_dropout": args.cond_dropout, "ckpt_every": args.ckpt_every,
              "log_every": args.log_every,
              "seed": args.seed, "num_workers": args.num_workers, "device": args.device, "bf16": args.bf16,
@@ -67,6 +68,9 @@ def add_parser(subparsers):
     p.add_argument("--steps", type=int)
     p.add_argument("--batch-size", type=int, help="global batch size (all processes)")
     p.add_argument("--lr", type=float)
+    p.add_argument("--lr-schedule", choices=["constant", "cosine"],
+                   help="constant (default; DiT, SiT) or cosine decay from --lr to 0 at --steps")
+    p.add_argument("--warmup-steps", type=int, help="linear warm-up to --lr over this many steps (default 0)")
     p.add_argument("--ema-decay", type=float)
     p.add_argument("--cond-dropout", type=float,
                    help="label / caption dropout for CFG (default: the model's class_dropout_prob, 0.1)")
