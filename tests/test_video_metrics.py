@@ -133,14 +133,31 @@ def test_clipsim_arithmetic_closed_form():
 
 
 # --- stand-in networks ------------------------------------------------------------------------------------
-def test_video_classifier_trains_and_separates_classes(tmp_path, one_thread):
+def shapes_in_motion(labels, colours, frames=8, size=16, seed=0):
+    """Class c: a square (c even) or a 2-px bar (c odd) moving right (c < 2) or down (c >= 2) from a random
+    start, in colour colours[i] (0-2: one bright channel) on a dark background."""
+    rng = np.random.default_rng(seed)
+    v = np.full((len(labels), frames, size, size, 3), 20, dtype=np.uint8)
+    for i, (c, colour) in enumerate(zip(labels, colours)):
+        start, across = rng.integers(0, 4), rng.integers(2, size - 8)
+        for t in range(frames):
+            along = slice(start + t, start + t + (6 if c % 2 == 0 else 2))
+            ys, xs = (slice(across, across + 6), along) if c < 2 else (along, slice(across, across + 6))
+            v[i, t, ys, xs, colour] = 230
+    return v
+
+
+def test_video_classifier_judges_shape_and_motion_not_colour(tmp_path, one_thread):
+    """Trained where each class has its own colour, it must still name held-out clips of any colour
+    (the stand-in's procedural clips draw colours at random; issue 17's class accuracy relies on this)."""
     labels = np.arange(4).repeat(6)
-    model = train_video_classifier(moving_squares(labels, frames=8, size=16), labels, 4, steps=60, width=8)
-    held_out = np.arange(4).repeat(2)
-    assert accuracy(model, moving_squares(held_out, frames=8, size=16, seed=5), held_out) == 1.0
+    model = train_video_classifier(shapes_in_motion(labels, labels % 3), labels, 4, steps=300, width=8)
+    held_out = np.arange(4).repeat(3)
+    recoloured = shapes_in_motion(held_out, (held_out + 1 + np.arange(12) % 2) % 3, seed=5)  # never its own
+    assert accuracy(model, recoloured, held_out) >= 0.9  # seeds 0-3: 1.0, 0.92, 1.0, 1.0; flips alone: 0-0.17
     save_video_classifier(model, tmp_path / "c3d.pt")
     loaded = load_video_classifier(str(tmp_path / "c3d.pt"))
-    clips = torch.from_numpy(moving_squares(held_out, frames=8, size=16, seed=5))
+    clips = torch.from_numpy(recoloured)
     assert torch.allclose(loaded.features(clips)[1], model.features(clips)[1], atol=1e-5)
     assert len(loaded.weights_sha256) == 64
     with pytest.raises(ValueError, match="trained on clips of 8x16x16"):

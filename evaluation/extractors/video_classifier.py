@@ -80,10 +80,32 @@ def shuffled_batches(n, batch_size, steps, gen):
             yield idx
 
 
-def train_video_classifier(videos, labels, num_classes, steps=120, batch_size=16, lr=3e-3, width=16, seed=0,
+SHIFT = 6   # pixels of random translation (the stand-in's objects start within ~8 px of each other)
+
+
+def augment(x, gen):
+    """Random flip, shift, channel order and channel gain of a batch of clips [N, 3, T, H, W] in [-1, 1].
+
+    The stand-in has 6 training clips per class and draws each procedural clip's object colour, background
+    and position at random, so a network trained on the clips as they are names a held-out clip by its
+    colours: 0.71 of the 14 UCF-101 test clips at 120 steps, 0.64-0.79 however long it trains. Judged by
+    shape and motion instead (shift, channel order, gain), it names 0.86 (UCF-101) and 0.93-1.0 (MSR-VTT)
+    of them (issue 17; measured on the default stand-in). Class accuracy of samples is only as good as this."""
+    n, _, frames, height, width = x.shape
+    x = torch.where((torch.rand(n, generator=gen) < 0.5)[:, None, None, None, None], x.flip(-1), x)
+    padded = F.pad(x.flatten(1, 2), (SHIFT,) * 4, mode="replicate").view(n, 3, frames, height + 2 * SHIFT,
+                                                                          width + 2 * SHIFT)
+    offsets = torch.randint(0, 2 * SHIFT + 1, (n, 2), generator=gen).tolist()
+    x = torch.stack([clip[:, :, dy: dy + height, dx: dx + width] for clip, (dy, dx) in zip(padded, offsets)])
+    x = torch.stack([clip[torch.randperm(3, generator=gen)] for clip in x])
+    gain = 1 + 0.3 * (2 * torch.rand(n, 3, 1, 1, 1, generator=gen) - 1)
+    return (x * gain).clamp(-1, 1)
+
+
+def train_video_classifier(videos, labels, num_classes, steps=400, batch_size=16, lr=3e-3, width=16, seed=0,
                            device="cpu"):
     """Train on uint8 clips [N, T, H, W, 3] with integer labels; returns the model in eval mode.
-    Random horizontal flips keep 40-300 clips from being memorised frame by frame."""
+    Clips are augmented (augment) so that 40-300 clips are not memorised by their colours."""
     videos, labels = np.asarray(videos), np.asarray(labels).astype(np.int64)
     if videos.dtype != np.uint8 or videos.ndim != 5 or videos.shape[-1] != 3 or videos.shape[2] != videos.shape[3]:
         raise ValueError(f"expected uint8 square clips [N, T, S, S, 3], got {videos.dtype} {videos.shape}")
@@ -96,9 +118,7 @@ def train_video_classifier(videos, labels, num_classes, steps=120, batch_size=16
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     model.train()
     for idx in tqdm(shuffled_batches(len(x_all), batch_size, steps, gen), total=steps, desc="train video classifier"):
-        x, y = x_all[idx], y_all[idx]
-        flip = torch.rand(len(x), generator=gen) < 0.5
-        x = torch.where(flip[:, None, None, None, None], x.flip(-1), x).to(device)
+        x, y = augment(x_all[idx], gen).to(device), y_all[idx]
         loss = F.cross_entropy(model.head(model.pool(x)), y.to(device))
         opt.zero_grad()
         loss.backward()

@@ -149,7 +149,7 @@ def add_parser(subparsers):
     t = subparsers.add_parser("train-video-extractor",
                               help="train the stand-in's 3-D CNN (FVD, IS) and optionally its frame CNN (FID)")
     add_dataset_options(t, "train")
-    t.add_argument("--steps", type=int, default=120, help="3-D CNN optimizer steps (batch 16)")
+    t.add_argument("--steps", type=int, default=400, help="3-D CNN optimizer steps (batch 16)")
     t.add_argument("--frames-out", help="also train the frame CNN (small-cnn, frame FID) into this file")
     t.add_argument("--frame-step", type=int, default=2, help="frame CNN: every k-th frame of each clip")
     t.add_argument("--frame-epochs", type=int, default=10, help="frame CNN epochs (batch 32)")

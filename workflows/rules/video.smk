@@ -85,7 +85,7 @@ rule video_extractor_ucf101:
     params:
         root=video_plan.data_root(VIDEO, "ucf101"),
         clip=video_plan.clip_args(VIDEO, "ucf101"),
-        steps=VIDEO["extractors"].get("c3d_steps", 120),
+        steps=VIDEO["extractors"].get("c3d_steps", 400),
         epochs=VIDEO["extractors"].get("frame_epochs", 10),
     threads: 1
     conda:
@@ -105,7 +105,7 @@ rule video_extractor_msrvtt:
     params:
         root=video_plan.data_root(VIDEO, "msrvtt"),
         clip=video_plan.clip_args(VIDEO, "msrvtt"),
-        steps=VIDEO["extractors"].get("c3d_steps", 120),
+        steps=VIDEO["extractors"].get("c3d_steps", 400),
     threads: 1
     conda:
         "../envs/ptdit.yaml"
