@@ -5,6 +5,7 @@ import pytest
 
 from evaluation.metrics.class_accuracy import caption_targets, class_accuracy
 from evaluation.metrics.video_correlation import frame_correlation, neighbour_correlation
+from evaluation.metrics.video_sample_checks import sample_checks
 
 
 def test_class_accuracy_by_hand_and_its_errors():
@@ -31,3 +32,26 @@ def test_correlations_of_still_noise_and_smooth_clips():
     ramp = np.broadcast_to((np.arange(16) * 15).astype(np.uint8)[None, None, None, :, None], (2, 3, 16, 16, 3))
     ramp = ramp + (gen.integers(0, 2, size=ramp.shape)).astype(np.uint8)
     assert neighbour_correlation(ramp) > 0.95   # a ramp plus 1-level noise: neighbours nearly equal
+
+
+def test_sample_checks_give_the_gap_to_the_real_clips_with_intervals(tmp_path):
+    """Still samples (frame_corr 1) against a reference of half still, half noise clips (0.5): the gap is
+    0.5 and its interval holds it; class_acc 4/8 by a stand-in network that names six clips class 0."""
+    gen = np.random.default_rng(0)
+    noise = gen.integers(0, 256, size=(8, 4, 8, 8, 3), dtype=np.uint8)
+    still = np.repeat(noise[:, :1], 4, axis=1)
+    labels = np.array([0, 1, 0, 1, 0, 1, 0, 1])
+    np.savez(tmp_path / "samples.npz", arr_0=still, labels=labels)
+    np.savez(tmp_path / "real.npz", arr_0=np.concatenate([still[:4], noise[4:]]), labels=labels)
+
+    class Judge:   # predicts class 0 for the first six clips it is given, else 1
+        def log_probs(self, clips):
+            pred = np.array([0 if (c == still[:6]).all(axis=(1, 2, 3, 4)).any() else 1 for c in clips])
+            return np.eye(2)[pred]
+    out = sample_checks(str(tmp_path / "samples.npz"), str(tmp_path / "real.npz"), {"is": Judge()}, 8)
+    assert out["frame_corr"] == pytest.approx(1.0)
+    assert out["frame_corr_gap"] == pytest.approx(out["frame_corr"] - out["real_frame_corr"])
+    assert out["real_frame_corr_ci_low"] < out["real_frame_corr"] < out["real_frame_corr_ci_high"]
+    assert out["frame_corr_gap_ci_low"] < out["frame_corr_gap"] < out["frame_corr_gap_ci_high"]
+    assert out["frame_corr_gap_ci_high"] - out["frame_corr_gap_ci_low"] > 0.2   # 8 clips of 0 or 1: wide
+    assert out["class_acc"] == 0.5 and 0 <= out["class_acc_ci_low"] < 0.5 < out["class_acc_ci_high"] <= 1

@@ -81,6 +81,20 @@ def test_msrvtt_table_columns(tmp_path):
     assert pt["clip_model"] == "small-clip-w32+all-MiniLM-L6-v2"
 
 
+def test_sample_checks_show_their_intervals(tmp_path):
+    checks = dict(frame_corr=0.871, frame_corr_ci_low=0.84, frame_corr_ci_high=0.9, real_frame_corr=0.737,
+                  real_frame_corr_ci_low=0.62, real_frame_corr_ci_high=0.86, frame_corr_gap=0.134,
+                  frame_corr_gap_ci_low=0.01, frame_corr_gap_ci_high=0.26, class_acc=0.7)  # no class_acc interval
+    metrics = {k: dict(fvd=40.0, clipsim=0.2, **(checks if k == "fact" else {})) for k in ("pt", "full", "fact")}
+    out_csv, out_md = tmp_path / "table_msrvtt.csv", tmp_path / "t.md"
+    build_video_table(rows(tmp_path, "T2V", TEXT, metrics), "msrvtt", out_csv, out_md)
+    fact = read_csv(out_csv)[1]
+    assert (float(fact["frame_corr_gap_ci_low"]), float(fact["frame_corr_gap_ci_high"])) == (0.01, 0.26)
+    line = next(l for l in out_md.read_text().splitlines() if l.startswith("| Factorized"))
+    assert "| 0.871 [0.84, 0.9] | 0.737 [0.62, 0.86] | 0.134 [0.01, 0.26] |" in line and "| 0.7 |" in line
+    assert "frame_corr_ci_low" not in out_md.read_text()   # the intervals sit in the cells, not as columns
+
+
 def test_errors_name_the_eval_json(tmp_path):
     metrics = {k: dict(fvd=1.0, clipsim=0.2) for k in ("pt", "full", "fact")}
     good = rows(tmp_path, "T2V", TEXT, metrics)

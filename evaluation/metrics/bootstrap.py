@@ -148,6 +148,16 @@ def mean_interval(values, replicates=DEFAULT_REPLICATES, seed=0, level=LEVEL):
     return max(low, float(v.min())), min(high, float(v.max()))  # a mean stays within its values (shares: [0, 1])
 
 
+def mean_difference_interval(values, reference_values, replicates=DEFAULT_REPLICATES, seed=0, level=LEVEL):
+    """Interval of mean(values) - mean(reference_values), both sets resampled independently (a sample
+    statistic against the same statistic of the real clips)."""
+    a, b = (torch.as_tensor(np.asarray(v), dtype=torch.float64) for v in (values, reference_values))
+    gen = _generator(seed)
+    counts_a, counts_b = resample_counts(len(a), replicates, gen), resample_counts(len(b), replicates, gen)
+    diffs = (counts_a @ a / len(a) - counts_b @ b / len(b)).numpy()
+    return basic_interval(float(a.mean() - b.mean()), diffs, level)
+
+
 def inception_score_interval(logits, estimate, splits=10, replicates=DEFAULT_REPLICATES, seed=0, level=LEVEL,
                              max_elements=2**25):
     """Interval of the split-mean Inception score (evaluation/inception_score.py) over resampled samples.

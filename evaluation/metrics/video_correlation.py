@@ -28,14 +28,19 @@ def _as_float(videos):
     return videos.astype(np.float64)
 
 
-def frame_correlation(videos):
-    """Mean correlation of consecutive frames of uint8 clips [N, F, H, W, 3] (needs F >= 2)."""
+def clip_frame_correlations(videos):
+    """(N,) each clip's mean correlation of consecutive frames, uint8 clips [N, F, H, W, 3] (F >= 2)."""
     x = _as_float(videos)
     if x.shape[1] < 2:
         raise ValueError(f"frame-to-frame correlation needs at least 2 frames, got {x.shape[1]}")
     n, f = x.shape[:2]
     flat = x.reshape(n, f, -1)
-    return float(_pearson(flat[:, :-1], flat[:, 1:]).mean())
+    return _pearson(flat[:, :-1], flat[:, 1:]).mean(axis=1)
+
+
+def frame_correlation(videos):
+    """Mean correlation of consecutive frames of uint8 clips [N, F, H, W, 3] (needs F >= 2)."""
+    return float(clip_frame_correlations(videos).mean())
 
 
 def neighbour_correlation(videos):

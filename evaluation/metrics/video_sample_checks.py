@@ -7,14 +7,20 @@
   ceiling. Not computed when no class network is loaded (I3D FVD alone has no class head).
 - frame_corr, pixel_corr (samples) and real_frame_corr, real_pixel_corr (reference): the correlations
   of evaluation/metrics/video_correlation.py on the first CORRELATION_CLIPS clips of each side.
+- frame_corr_gap = frame_corr - real_frame_corr, how much stiller (> 0) or more flickering (< 0) the
+  samples are than the real clips.
+Each of class_acc, frame_corr, real_frame_corr and frame_corr_gap has a 95 % bootstrap interval
+(<key>_ci_low, <key>_ci_high; evaluation/metrics/bootstrap.py) over the clips: the stand-in's reference
+holds 14 clips, so the real clips' own number moves by several hundredths with the clips drawn.
 """
 
 import numpy as np
 import torch
 
-from evaluation.metrics.class_accuracy import caption_targets, class_accuracy
+from evaluation.metrics.bootstrap import mean_difference_interval, mean_interval
+from evaluation.metrics.class_accuracy import caption_targets, correct
 from evaluation.metrics.npz_images import open_npz_array
-from evaluation.metrics.video_correlation import signal_correlations
+from evaluation.metrics.video_correlation import clip_frame_correlations, signal_correlations
 from evaluation.metrics.video_reference import read_conditions, video_batches
 
 CORRELATION_CLIPS = 256   # enough for a stable mean; bounded so the paper's 2048 x 256 px clips stay cheap
@@ -46,19 +52,26 @@ def sample_checks(samples_npz, reference_npz, nets, num_clips, batch_size=16):
     samples = first_clips(samples_npz, num_clips)
     real = first_clips(reference_npz, num_clips) if reference_npz else None
     out.update(signal_correlations(samples[:CORRELATION_CLIPS]))
+    per_clip = clip_frame_correlations(samples[:CORRELATION_CLIPS])
+    with_interval(out, "frame_corr", mean_interval(per_clip))
     if real is not None:
         out.update({f"real_{k}": v for k, v in signal_correlations(real[:CORRELATION_CLIPS]).items()})
+        real_per_clip = clip_frame_correlations(real[:CORRELATION_CLIPS])
+        with_interval(out, "real_frame_corr", mean_interval(real_per_clip))
+        out["frame_corr_gap"] = out["frame_corr"] - out["real_frame_corr"]
+        with_interval(out, "frame_corr_gap", mean_difference_interval(per_clip, real_per_clip))
     logits = class_network(nets)
     if logits is None:
         return out
     labels, captions = read_conditions(samples_npz)
     fake_logits = logits_of(logits, samples, batch_size)
     if labels is not None:
-        out["class_acc"] = class_accuracy(fake_logits, labels[:len(samples)])
-        out["class_acc_samples"] = len(samples)
+        hits = correct(fake_logits, labels[:len(samples)])
+        out["class_acc"], out["class_acc_samples"] = float(hits.mean()), len(samples)
+        with_interval(out, "class_acc", mean_interval(hits))
         real_labels = read_conditions(reference_npz)[0] if real is not None else None
         if real_labels is not None:
-            out["real_class_acc"] = class_accuracy(logits_of(logits, real, batch_size), real_labels[:len(real)])
+            out["real_class_acc"] = float(correct(logits_of(logits, real, batch_size), real_labels[:len(real)]).mean())
     elif captions is not None and real is not None:
         # every reference clip, not only the first num_clips: each sample's caption must find its source
         real_captions = read_conditions(reference_npz)[1]
@@ -68,6 +81,11 @@ def sample_checks(samples_npz, reference_npz, nets, num_clips, batch_size=16):
         targets = caption_targets(captions[:len(samples)], real_captions, real_pred)
         known = targets >= 0   # samples whose caption some reference clip carries
         if known.any():
-            out["class_acc"] = class_accuracy(fake_logits[known], targets[known])
-            out["class_acc_samples"] = int(known.sum())
+            hits = correct(fake_logits[known], targets[known])
+            out["class_acc"], out["class_acc_samples"] = float(hits.mean()), int(known.sum())
+            with_interval(out, "class_acc", mean_interval(hits))
     return out
+
+
+def with_interval(out, key, interval):
+    out[f"{key}_ci_low"], out[f"{key}_ci_high"] = interval

@@ -21,7 +21,7 @@ metric comes from a stand-in network (named in the extractor columns), so the .m
 import json
 import math
 
-from evaluation.report.imagenet import _cell, _sig, check_rows, write_csv
+from evaluation.report.imagenet import _cell, _sig, check_rows, with_interval, write_csv
 from evaluation.report.paper_video import ATTENTION_LABELS, DATASET_METRICS, attention_of, check_dataset, qihoo_note
 from ptdit.atomic import atomic_text
 
@@ -31,13 +31,17 @@ RECIPE = ["model", "attention", "objective", "train_steps", "sampler", "sample_s
 ATTENTION_ORDER = ("3d-full", "2d+1d", "pt-dit")
 # Whether the samples show the sources at all (evaluation/metrics/video_sample_checks.py, issue 17); empty where
 # the evaluation had no class network.
-SAMPLE_CHECKS = ["class_acc", "real_class_acc", "frame_corr", "real_frame_corr", "pixel_corr", "real_pixel_corr"]
+SAMPLE_CHECKS = ["class_acc", "real_class_acc", "frame_corr", "real_frame_corr", "frame_corr_gap", "pixel_corr",
+                 "real_pixel_corr"]
+# 95 % bootstrap intervals over the clips (<key>_ci_low / _ci_high in the CSV, "v [low, high]" in the .md)
+INTERVAL_CHECKS = ["class_acc", "frame_corr", "real_frame_corr", "frame_corr_gap"]
+INTERVAL_COLUMNS = [f"{k}_ci_{side}" for k in INTERVAL_CHECKS for side in ("low", "high")]
 
 
 def columns(dataset):
     metrics = list(DATASET_METRICS[dataset])
     return (["dataset", "scale", *EXTRACTOR_COLUMNS[dataset], *RECIPE, "params_M", "gflops", *metrics,
-             *SAMPLE_CHECKS, "num_samples", "num_frames", "image_size"] + [f"paper_{m}" for m in metrics]
+             *SAMPLE_CHECKS, *INTERVAL_COLUMNS, "num_samples", "num_frames", "image_size"] + [f"paper_{m}" for m in metrics]
             + ["paper_source", "model_overrides", "eval_json"])
 
 
@@ -104,7 +108,7 @@ def video_row(row, dataset):
             raise ValueError(f"eval JSON {row['eval_json']} does not name its {col}; re-run ptdit evaluate-video")
         out[col] = result[col]
     out.update({m: _sig(result[m], 5) for m in DATASET_METRICS[dataset]})
-    out.update({k: _sig(result[k], 3) if _finite(result.get(k)) else None for k in SAMPLE_CHECKS})
+    out.update({k: _sig(result[k], 3) if _finite(result.get(k)) else None for k in SAMPLE_CHECKS + INTERVAL_COLUMNS})
     out.update(paper_video_row(row["model"], dataset))
     return out
 
@@ -128,6 +132,11 @@ def scale_line(table, dataset):
     return line
 
 
+def md_cell(row, col):
+    text = with_interval(row, col, 3) if col in INTERVAL_CHECKS and row.get(col) is not None else _cell(row.get(col))
+    return text.replace("|", "/")
+
+
 def build_video_table(rows, dataset, out_csv, out_md):
     """Write table_<dataset>.csv and its .md (3D full, 2D + 1D, PT-DiT order); returns the table rows."""
     check_dataset(dataset)
@@ -136,13 +145,15 @@ def build_video_table(rows, dataset, out_csv, out_md):
     cols = columns(dataset)
     write_csv(table, cols, out_csv)
     md_cols = [c for c in cols if c not in ("dataset", "scale", *EXTRACTOR_COLUMNS[dataset], "paper_source",
-                                            "model_overrides", "eval_json")]
+                                            "model_overrides", "eval_json", *INTERVAL_COLUMNS)]
     title = {"ucf101": "Class-conditional video generation, UCF-101 (FVD, IS, frame FID)",
              "msrvtt": "Text-to-video generation, MSR-VTT (FVD, CLIPSIM)"}[dataset]
     notes = [f"paper_* columns: {s}" for s in sorted({r["paper_source"] for r in table if r.get("paper_source")})]
     notes.append(qihoo_note(dataset))
+    notes.append("[low, high]: 95 % bootstrap intervals over the clips; frame_corr_gap = frame_corr - "
+                 "real_frame_corr (> 0: stiller than the real clips, < 0: flickering)")
     lines = [f"# {title}", "", scale_line(table, dataset), ""] + [f"- {note}" for note in notes]
     lines += ["", "| " + " | ".join(md_cols) + " |", "|" + "---|" * len(md_cols)]
-    lines += ["| " + " | ".join(_cell(r.get(c)).replace("|", "/") for c in md_cols) + " |" for r in table]
+    lines += ["| " + " | ".join(md_cell(r, c) for c in md_cols) + " |" for r in table]
     atomic_text(str(out_md), "\n".join(lines) + "\n")
     return table
