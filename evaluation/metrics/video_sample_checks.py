@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from evaluation.metrics.bootstrap import mean_difference_interval, mean_interval
-from evaluation.metrics.class_accuracy import caption_targets, correct
+from evaluation.metrics.class_accuracy import caption_targets, class_accuracy, correct
 from evaluation.metrics.npz_images import open_npz_array
 from evaluation.metrics.video_correlation import clip_frame_correlations, signal_correlations
 from evaluation.metrics.video_reference import read_conditions, video_batches
@@ -71,7 +71,7 @@ def sample_checks(samples_npz, reference_npz, nets, num_clips, batch_size=16):
         with_interval(out, "class_acc", mean_interval(hits))
         real_labels = read_conditions(reference_npz)[0] if real is not None else None
         if real_labels is not None:
-            out["real_class_acc"] = float(correct(logits_of(logits, real, batch_size), real_labels[:len(real)]).mean())
+            out["real_class_acc"] = class_accuracy(logits_of(logits, real, batch_size), real_labels[:len(real)])
     elif captions is not None and real is not None:
         # every reference clip, not only the first num_clips: each sample's caption must find its source
         real_captions = read_conditions(reference_npz)[1]
