@@ -284,3 +284,19 @@ def test_cli_choices_match_the_library():
     args = build_parser().parse_args(["evaluate-video", "s.npz", "--reference", "r.npz", "--metrics", "fvd,clipsim",
                                       "--fvd-extractor", "small-c3d", "--clip-model", "small-clip"])
     assert args.num_clips == 2048 and args.func is cli.cmd_evaluate_video
+
+
+def test_extractor_reports_its_accuracy_on_held_out_clips(tmp_path, capsys, one_thread):
+    """The judge's own ceiling: train-video-extractor names its accuracy on the test split's clips, for
+    MSR-VTT by mapping each test clip's caption set to the training class of that set."""
+    from ptdit.cli import main
+    from ptdit.data.video_standin import make_msrvtt_standin, make_ucf101_standin
+
+    make_ucf101_standin(str(tmp_path / "ucf"), groups=4, clips_per_group=1)
+    make_msrvtt_standin(str(tmp_path / "msr"), train_per_source=1, validate_per_source=0, test_per_source=1)
+    for kind, root in (("ucf101", "ucf"), ("msrvtt", "msr")):
+        assert main(["train-video-extractor", str(tmp_path / root), str(tmp_path / f"{kind}.pt"), "--kind", kind,
+                     "--num-frames", "4", "--image-size", "16", "--steps", "5"]) == 0
+        line = capsys.readouterr().out.strip().splitlines()[-1]
+        assert "on 7 test clips" in line, line   # all 7 sources held out once
+        assert 0 <= float(line.split("held-out accuracy ")[1].split()[0]) <= 1
