@@ -69,6 +69,16 @@ def test_plan_of_the_default_config():
     assert video_plan.report_rows(video, "msrvtt")[0]["dataset"] == "msrvtt-standin"
 
 
+def test_plan_of_several_training_seeds():
+    video = default_video()
+    video["train"]["seeds"] = [0, 2]
+    row = video_plan.report_rows(video, "msrvtt")[1]
+    assert row["seeds"] == [0, 2] and row["eval_jsons"] == [
+        "results/eval/video/msrvtt/Factorized-S_2-T2V/ddpm/base/s1000/ddim25_cfg3.0.json",   # seed 0: the old path
+        "results/eval/video/msrvtt/Factorized-S_2-T2V/ddpm/base/s1000_seed2/ddim25_cfg3.0.json"]
+    assert "seeds" not in video_plan.report_rows(default_video(), "msrvtt")[1]
+
+
 def test_plan_names_each_unset_path_and_wrong_rows():
     video = default_video()
     video["extractors"].update(fvd="i3d", clip="clip")
@@ -121,6 +131,19 @@ def test_default_config_dry_run(tmp_path):
     assert not any(line.split()[:1] in (["train"], ["sample"], ["evaluate"]) for line in out.splitlines())
     imagenet = snakemake("results/table_imagenet.csv", "-n", cwd=tmp_path)
     assert imagenet.returncode == 0 and "video_" not in imagenet.stdout
+
+
+@needs_snakemake
+def test_seeds_train_sample_and_evaluate_every_row_per_seed(tmp_path):
+    seeds = tmp_path / "seeds.yaml"   # merged over default.yaml (--config would pass the seeds as strings)
+    seeds.write_text("video: {train: {seeds: [0, 1]}}\n")
+    done = snakemake(*TARGETS, "-n", "-p", "--configfile", str(seeds), cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    out = done.stdout
+    for rule, count in (("video_train", 12), ("video_sample", 12), ("video_evaluate", 12), ("video_strips", 2)):
+        assert any(line.split() == [rule, str(count)] for line in out.splitlines()), (rule, out[-2500:])
+    assert "--seed 1 " in out and "--seed 0 " in out
+    assert "results/runs/video/msrvtt/PT-DiT_S-T2V/ddpm/base/s1000_seed1/final.pt" in out
 
 
 @needs_snakemake

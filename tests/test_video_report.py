@@ -95,6 +95,22 @@ def test_sample_checks_show_their_intervals(tmp_path):
     assert "frame_corr_ci_low" not in out_md.read_text()   # the intervals sit in the cells, not as columns
 
 
+def test_a_row_of_several_seeds_shows_their_mean_and_spread(tmp_path):
+    metrics = {k: dict(fvd=40.0, clipsim=0.2, frame_corr=0.8, frame_corr_gap=0.06) for k in ("pt", "full", "fact")}
+    table_rows = rows(tmp_path, "T2V", TEXT, metrics)
+    second = eval_json(tmp_path / "fact_seed1.json", fvd=46.0, clipsim=0.3, frame_corr=0.9, frame_corr_gap=0.16)
+    table_rows[2].update(seeds=[0, 1], eval_jsons=[table_rows[2]["eval_json"], second])
+    out_csv, out_md = tmp_path / "table_msrvtt.csv", tmp_path / "t.md"
+    build_video_table(table_rows, "msrvtt", out_csv, out_md)
+    fact = read_csv(out_csv)[1]
+    assert fact["seeds"] == "2" and float(fact["fvd"]) == 43.0 and float(fact["frame_corr_gap"]) == 0.11
+    assert float(fact["fvd_std"]) == pytest.approx(3 * 2 ** 0.5, rel=1e-3)     # (40, 46): sd = 6 / sqrt(2)
+    assert float(fact["frame_corr_std"]) == pytest.approx(0.0707, abs=1e-4)
+    assert read_csv(out_csv)[0]["seeds"] == "1" and read_csv(out_csv)[0]["fvd_std"] == ""
+    md = out_md.read_text()
+    assert "| seeds |" in md and "fvd_std" in md and "mean over the row's training seeds" in md
+
+
 def test_errors_name_the_eval_json(tmp_path):
     metrics = {k: dict(fvd=1.0, clipsim=0.2) for k in ("pt", "full", "fact")}
     good = rows(tmp_path, "T2V", TEXT, metrics)

@@ -41,7 +41,8 @@ INTERVAL_COLUMNS = [f"{k}_ci_{side}" for k in INTERVAL_CHECKS for side in ("low"
 def columns(dataset):
     metrics = list(DATASET_METRICS[dataset])
     return (["dataset", "scale", *EXTRACTOR_COLUMNS[dataset], *RECIPE, "params_M", "gflops", *metrics,
-             *SAMPLE_CHECKS, *INTERVAL_COLUMNS, "num_samples", "num_frames", "image_size"] + [f"paper_{m}" for m in metrics]
+             *SAMPLE_CHECKS, *INTERVAL_COLUMNS, "num_samples", "num_frames", "image_size", "seeds",
+             *seed_std_columns(dataset)] + [f"paper_{m}" for m in metrics]
             + ["paper_source", "model_overrides", "eval_json"])
 
 
@@ -92,10 +93,31 @@ def measured_cost(model, overrides):
     return _COST_CACHE[key]
 
 
+def seed_std_columns(dataset):
+    return [f"{m}_std" for m in (*DATASET_METRICS[dataset], "class_acc", "frame_corr", "frame_corr_gap")]
+
+
+def seed_mean(paths, dataset):
+    """One result from the eval JSONs of a row's training seeds: every number the table shows is the mean over
+    seeds (interval bounds too: the typical size of one run's sampling error, as the ImageNet table's
+    evaluation/report/imagenet.py seed_mean), `<m>_std` the standard deviation between trainings (ddof=1)."""
+    results = [read_video_eval(p, dataset) for p in paths]
+    out = dict(results[0])
+    for key in (*DATASET_METRICS[dataset], *SAMPLE_CHECKS, *INTERVAL_COLUMNS):
+        values = [r.get(key) for r in results]
+        out[key] = math.fsum(values) / len(values) if all(_finite(v) for v in values) else None
+    for col in seed_std_columns(dataset):
+        values, mean = [r.get(col[:-len("_std")]) for r in results], out.get(col[:-len("_std")])
+        out[col] = (math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1))
+                    if len(values) > 1 and mean is not None else None)
+    out["seeds"] = len(results)
+    return out
+
+
 def video_row(row, dataset):
     from evaluation.report.paper_video import paper_video_row
 
-    result = read_video_eval(row["eval_json"], dataset)
+    result = seed_mean(row.get("eval_jsons") or [row["eval_json"]], dataset)
     params_M, gflops = measured_cost(row["model"], row.get("model_overrides"))
     out = {key: row.get(key) for key in ("scale", "model", "objective", "train_steps", "sampler", "sample_steps",
                                          "cfg", "eval_json")}
@@ -109,6 +131,8 @@ def video_row(row, dataset):
         out[col] = result[col]
     out.update({m: _sig(result[m], 5) for m in DATASET_METRICS[dataset]})
     out.update({k: _sig(result[k], 3) if _finite(result.get(k)) else None for k in SAMPLE_CHECKS + INTERVAL_COLUMNS})
+    out["seeds"] = result["seeds"]
+    out.update({k: _sig(result[k], 3) if _finite(result.get(k)) else None for k in seed_std_columns(dataset)})
     out.update(paper_video_row(row["model"], dataset))
     return out
 
@@ -144,14 +168,19 @@ def build_video_table(rows, dataset, out_csv, out_md):
     table = sorted((video_row(r, dataset) for r in rows), key=_rank)
     cols = columns(dataset)
     write_csv(table, cols, out_csv)
+    several = any((r.get("seeds") or 1) > 1 for r in table)   # else the seed columns would be empty
     md_cols = [c for c in cols if c not in ("dataset", "scale", *EXTRACTOR_COLUMNS[dataset], "paper_source",
-                                            "model_overrides", "eval_json", *INTERVAL_COLUMNS)]
+                                            "model_overrides", "eval_json", *INTERVAL_COLUMNS)
+               and (several or c not in ("seeds", *seed_std_columns(dataset)))]
     title = {"ucf101": "Class-conditional video generation, UCF-101 (FVD, IS, frame FID)",
              "msrvtt": "Text-to-video generation, MSR-VTT (FVD, CLIPSIM)"}[dataset]
     notes = [f"paper_* columns: {s}" for s in sorted({r["paper_source"] for r in table if r.get("paper_source")})]
     notes.append(qihoo_note(dataset))
     notes.append("[low, high]: 95 % bootstrap intervals over the clips; frame_corr_gap = frame_corr - "
                  "real_frame_corr (> 0: stiller than the real clips, < 0: flickering)")
+    if several:
+        notes.append("seeds > 1: every value and interval bound is the mean over the row's training seeds, "
+                     "<metric>_std the standard deviation between them")
     lines = [f"# {title}", "", scale_line(table, dataset), ""] + [f"- {note}" for note in notes]
     lines += ["", "| " + " | ".join(md_cols) + " |", "|" + "---|" * len(md_cols)]
     lines += ["| " + " | ".join(md_cell(r, c) for c in md_cols) + " |" for r in table]

@@ -13,6 +13,8 @@ A row is an imagenet_plan.Row (model, objective, train steps, sampler, sampling 
     results/samples/video/{dataset}/{model}/{objective}/base/s{steps}/{sampler}{n}_cfg{cfg}.npz
     results/eval/video/{dataset}/{model}/{objective}/base/s{steps}/{sampler}{n}_cfg{cfg}.json
     results/table_{dataset}.csv / .md
+A row with several training seeds (its own `seeds`, else video.train.seeds, else [0]) runs seed N > 0 in
+s{steps}_seedN/; the table reports the mean over seeds and <metric>_std (evaluation/report/video.py).
 The 'video/' level keeps runs, samples and evaluations out of the ImageNet rules' patterns
 (results/runs/{dataset}/{model}/...: one level fewer), whatever the datasets are called.
 """
@@ -85,10 +87,16 @@ def table_name(video, dataset):
 
 def report_rows(video, dataset):
     """The rows.yaml entries `ptdit report-video` reads (evaluation/report/video.py)."""
-    return [{"model": r.model, "objective": r.objective, "train_steps": r.train_steps, "sampler": r.sampler,
-             "sample_steps": r.sample_steps, "cfg": r.cfg, "eval_json": r.eval_json(stem(dataset)),
-             "run_dir": r.run_dir(stem(dataset)), "model_overrides": r.overrides, "dataset": table_name(video, dataset),
-             "scale": video["scale"]} for r in table_rows(video, dataset)]
+    rows = []
+    for r in table_rows(video, dataset):
+        entry = {"model": r.model, "objective": r.objective, "train_steps": r.train_steps, "sampler": r.sampler,
+                 "sample_steps": r.sample_steps, "cfg": r.cfg, "eval_json": r.eval_json(stem(dataset)),
+                 "run_dir": r.run_dir(stem(dataset)), "model_overrides": r.overrides,
+                 "dataset": table_name(video, dataset), "scale": video["scale"]}
+        if len(r.seeds) > 1:   # the table averages the row's training seeds (evaluation/report/video.py)
+            entry.update(seeds=list(r.seeds), eval_jsons=[s.eval_json(stem(dataset)) for s in r.per_seed()])
+        rows.append(entry)
+    return rows
 
 
 # --- files ----------------------------------------------------------------------------------------------

@@ -232,7 +232,7 @@ def caption_input(wildcards):
 def video_tables_input(wildcards):
     require_video_paths()
     stem = video_plan.stem(wildcards.dataset)
-    return [row.eval_json(stem) for row in video_plan.table_rows(VIDEO, wildcards.dataset)]
+    return [seeded.eval_json(stem) for row in video_plan.table_rows(VIDEO, wildcards.dataset) for seeded in row.per_seed()]
 
 
 def video_rows_yaml(wildcards):

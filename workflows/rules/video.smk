@@ -4,7 +4,8 @@
 # each stage's options: evaluation/report/video_plan.py; each rule is one `ptdit` command.
 #
 # Runs, samples and evaluations live in results/{runs,samples,eval}/video/{dataset}/...: one level more
-# than the ImageNet rules' patterns, so no file matches a rule of both comparisons.
+# than the ImageNet rules' patterns, so no file matches a rule of both comparisons. Training seed N > 0
+# runs in s{steps}_seedN/ (the `seed` wildcard of imagenet.smk); the table averages a row's seeds.
 
 
 import shlex
@@ -141,7 +142,7 @@ rule video_train:
     input:
         lambda wildcards: video_plan.encoded_meta(wildcards.dataset, "train"),
     output:
-        "results/runs/video/{dataset}/{model}/{objective}/{variant}/s{steps}/final.pt",
+        "results/runs/video/{dataset}/{model}/{objective}/{variant}/s{steps}{seed}/final.pt",
     params:
         run_dir=lambda wildcards, output: os.path.dirname(output[0]),
         data=lambda wildcards, input: os.path.dirname(input[0]),
@@ -153,6 +154,7 @@ rule video_train:
         ema=VIDEO["train"]["ema_decay"],
         ckpt=VIDEO["train"]["ckpt_every"],
         log_every=VIDEO["train"].get("log_every", 10),
+        seed=lambda wildcards: int(wildcards.seed[len("_seed"):] or 0),   # weights, data order, noise (ptdit/train.py)
         dropout=VIDEO["train"].get("cond_dropout", 0.1),
         objective_options=lambda wildcards: " ".join(
             f"-o {k}={v}" for k, v in VIDEO["train"].get("objective_options", {}).get(wildcards.objective, {}).items()),
@@ -164,23 +166,23 @@ rule video_train:
     conda:
         "../envs/ptdit.yaml"
     log:
-        "logs/video/{dataset}/train/{model}_{objective}_{variant}_s{steps}.log",
+        "logs/video/{dataset}/train/{model}_{objective}_{variant}_s{steps}{seed}.log",
     benchmark:
-        "logs/video/{dataset}/train/{model}_{objective}_{variant}_s{steps}.tsv"
+        "logs/video/{dataset}/train/{model}_{objective}_{variant}_s{steps}{seed}.tsv"
     shell:
         "OMP_NUM_THREADS={threads} {params.launch} train {params.run_dir} --data {params.data} "
         "--model '{params.model}' {params.overrides} --objective {wildcards.objective} {params.objective_options} "
-        "--steps {wildcards.steps} "
+        "--steps {wildcards.steps} --seed {params.seed} "
         "--batch-size {params.batch} --lr {params.lr} --ema-decay {params.ema} --cond-dropout {params.dropout} "
         "--ckpt-every {params.ckpt} --log-every {params.log_every} --num-workers 0 --no-progress > {log} 2>&1"
 
 
 rule video_sample:
     input:
-        ckpt="results/runs/video/{dataset}/{model}/{objective}/{variant}/s{steps}/final.pt",
+        ckpt="results/runs/video/{dataset}/{model}/{objective}/{variant}/s{steps}{seed}/final.pt",
         captions=caption_input,
     output:
-        "results/samples/video/{dataset}/{model}/{objective}/{variant}/s{steps}/{sampler}{nsteps}_cfg{cfg}.npz",
+        "results/samples/video/{dataset}/{model}/{objective}/{variant}/s{steps}{seed}/{sampler}{nsteps}_cfg{cfg}.npz",
     params:
         launch=launcher(VIDEO["sample"]),
         num=VIDEO["sample"]["num_samples"],
@@ -197,9 +199,9 @@ rule video_sample:
     conda:
         "../envs/ptdit.yaml"
     log:
-        "logs/video/{dataset}/sample/{model}_{objective}_{variant}_s{steps}_{sampler}{nsteps}_cfg{cfg}.log",
+        "logs/video/{dataset}/sample/{model}_{objective}_{variant}_s{steps}{seed}_{sampler}{nsteps}_cfg{cfg}.log",
     benchmark:
-        "logs/video/{dataset}/sample/{model}_{objective}_{variant}_s{steps}_{sampler}{nsteps}_cfg{cfg}.tsv"
+        "logs/video/{dataset}/sample/{model}_{objective}_{variant}_s{steps}{seed}_{sampler}{nsteps}_cfg{cfg}.tsv"
     shell:
         "OMP_NUM_THREADS={threads} {params.launch} sample {input.ckpt} {output} --num-samples {params.num} "
         "--batch-size {params.batch} --num-steps {wildcards.nsteps} --sampler {wildcards.sampler} "
@@ -208,11 +210,11 @@ rule video_sample:
 
 rule video_evaluate:
     input:
-        samples="results/samples/video/{dataset}/{model}/{objective}/{variant}/s{steps}/{sampler}{nsteps}_cfg{cfg}.npz",
+        samples="results/samples/video/{dataset}/{model}/{objective}/{variant}/s{steps}{seed}/{sampler}{nsteps}_cfg{cfg}.npz",
         reference=lambda wildcards: video_plan.reference_npz(VIDEO, wildcards.dataset),
         networks=lambda wildcards: require_video_paths() + video_plan.built_networks(VIDEO, wildcards.dataset),
     output:
-        "results/eval/video/{dataset}/{model}/{objective}/{variant}/s{steps}/{sampler}{nsteps}_cfg{cfg}.json",
+        "results/eval/video/{dataset}/{model}/{objective}/{variant}/s{steps}{seed}/{sampler}{nsteps}_cfg{cfg}.json",
     params:
         args=lambda wildcards: video_plan.evaluate_args(VIDEO, wildcards.dataset),
         device="cuda" if VIDEO_EVAL_GPU else "cpu",
@@ -224,7 +226,7 @@ rule video_evaluate:
     conda:
         "../envs/ptdit.yaml"
     log:
-        "logs/video/{dataset}/eval/{model}_{objective}_{variant}_s{steps}_{sampler}{nsteps}_cfg{cfg}.log",
+        "logs/video/{dataset}/eval/{model}_{objective}_{variant}_s{steps}{seed}_{sampler}{nsteps}_cfg{cfg}.log",
     shell:
         "OMP_NUM_THREADS={threads} ptdit evaluate-video {input.samples} --reference {input.reference} {params.args} "
         "--device {params.device} --out {output} > {log} 2>&1"
