@@ -52,7 +52,3 @@ def neighbour_correlation(videos):
     down = _pearson(frames[:, :-1].reshape(len(frames), -1), frames[:, 1:].reshape(len(frames), -1))
     return float((right.mean() + down.mean()) / 2)
 
-
-def signal_correlations(videos):
-    """{frame_corr, pixel_corr} of uint8 clips [N, F, H, W, 3]."""
-    return {"frame_corr": frame_correlation(videos), "pixel_corr": neighbour_correlation(videos)}

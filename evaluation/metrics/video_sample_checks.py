@@ -20,7 +20,7 @@ import torch
 from evaluation.metrics.bootstrap import mean_difference_interval, mean_interval
 from evaluation.metrics.class_accuracy import caption_targets, class_accuracy, correct
 from evaluation.metrics.npz_images import open_npz_array
-from evaluation.metrics.video_correlation import clip_frame_correlations, signal_correlations
+from evaluation.metrics.video_correlation import clip_frame_correlations, neighbour_correlation
 from evaluation.metrics.video_reference import read_conditions, video_batches
 
 CORRELATION_CLIPS = 256   # enough for a stable mean; bounded so the paper's 2048 x 256 px clips stay cheap
@@ -46,18 +46,24 @@ def logits_of(fn, clips, batch_size):
         return np.concatenate([fn(clips[i:i + batch_size]) for i in range(0, len(clips), batch_size)])
 
 
+def correlations(out, prefix, clips):
+    """<prefix>frame_corr with its interval and <prefix>pixel_corr of the first CORRELATION_CLIPS clips into
+    out; returns the per-clip frame correlations (the gap's interval resamples them)."""
+    clips = clips[:CORRELATION_CLIPS]
+    per_clip = clip_frame_correlations(clips)
+    out[f"{prefix}frame_corr"], out[f"{prefix}pixel_corr"] = float(per_clip.mean()), neighbour_correlation(clips)
+    with_interval(out, f"{prefix}frame_corr", mean_interval(per_clip))
+    return per_clip
+
+
 def sample_checks(samples_npz, reference_npz, nets, num_clips, batch_size=16):
     """{class_acc, real_class_acc, frame_corr, pixel_corr, real_frame_corr, real_pixel_corr} (the keys that apply)."""
     out = {}
     samples = first_clips(samples_npz, num_clips)
     real = first_clips(reference_npz, num_clips) if reference_npz else None
-    out.update(signal_correlations(samples[:CORRELATION_CLIPS]))
-    per_clip = clip_frame_correlations(samples[:CORRELATION_CLIPS])
-    with_interval(out, "frame_corr", mean_interval(per_clip))
+    per_clip = correlations(out, "", samples)
     if real is not None:
-        out.update({f"real_{k}": v for k, v in signal_correlations(real[:CORRELATION_CLIPS]).items()})
-        real_per_clip = clip_frame_correlations(real[:CORRELATION_CLIPS])
-        with_interval(out, "real_frame_corr", mean_interval(real_per_clip))
+        real_per_clip = correlations(out, "real_", real)
         out["frame_corr_gap"] = out["frame_corr"] - out["real_frame_corr"]
         with_interval(out, "frame_corr_gap", mean_difference_interval(per_clip, real_per_clip))
     logits = class_network(nets)
