@@ -231,8 +231,7 @@ def caption_input(wildcards):
 
 def video_tables_input(wildcards):
     require_video_paths()
-    stem = video_plan.stem(wildcards.dataset)
-    return [seeded.eval_json(stem) for row in video_plan.table_rows(VIDEO, wildcards.dataset) for seeded in row.per_seed()]
+    return eval_paths(video_plan.table_rows(VIDEO, wildcards.dataset), video_plan.stem(wildcards.dataset))
 
 
 def video_rows_yaml(wildcards):
