@@ -74,16 +74,21 @@ def seed_mean(paths):
     finite-sample error of one run's metric (evaluation/metrics/bootstrap.py), so their mean is that error's
     typical size, centred near the seed mean and the same whichever seed is listed first; the spread between
     trainings is the separate `_std` column. (An interval of the seed mean itself would be narrower.)"""
-    results = [read_eval(p) for p in paths]
+    return average_seeds([read_eval(p) for p in paths], (*CI_METRICS, *CI_COLUMNS), CI_METRICS)
+
+
+def average_seeds(results, keys, std_keys):
+    """The first result with each of `keys` replaced by its mean over results (None unless every result has
+    a finite value), `<k>_std` (ddof=1; None for one result) for each of `std_keys`, and `seeds`: the count.
+    Shared by the ImageNet and video tables (evaluation/report/video.py)."""
     out = dict(results[0])
-    for key in (*CI_METRICS, *CI_COLUMNS):
+    for key in keys:
         values = [r.get(key) for r in results]
         out[key] = math.fsum(values) / len(values) if all(_finite(v) for v in values) else None
-        if key in CI_METRICS:
-            std = None
-            if len(values) > 1 and out[key] is not None:
-                std = math.sqrt(math.fsum((v - out[key]) ** 2 for v in values) / (len(values) - 1))
-            out[f"{key}_std"] = std
+    for key in std_keys:
+        values, mean = [r.get(key) for r in results], out[key]
+        out[f"{key}_std"] = (math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1))
+                             if len(values) > 1 and mean is not None else None)
     out["seeds"] = len(results)
     return out
 

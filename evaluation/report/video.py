@@ -21,7 +21,7 @@ metric comes from a stand-in network (named in the extractor columns), so the .m
 import json
 import math
 
-from evaluation.report.imagenet import _cell, _sig, check_rows, with_interval, write_csv
+from evaluation.report.imagenet import _cell, _sig, average_seeds, check_rows, with_interval, write_csv
 from evaluation.report.paper_video import ATTENTION_LABELS, DATASET_METRICS, attention_of, check_dataset, qihoo_note
 from ptdit.atomic import atomic_text
 
@@ -93,25 +93,21 @@ def measured_cost(model, overrides):
     return _COST_CACHE[key]
 
 
+def seed_std_metrics(dataset):
+    """The metrics whose spread between training seeds the table shows (<m>_std)."""
+    return (*DATASET_METRICS[dataset], "class_acc", "frame_corr", "frame_corr_gap")
+
+
 def seed_std_columns(dataset):
-    return [f"{m}_std" for m in (*DATASET_METRICS[dataset], "class_acc", "frame_corr", "frame_corr_gap")]
+    return [f"{m}_std" for m in seed_std_metrics(dataset)]
 
 
 def seed_mean(paths, dataset):
     """One result from the eval JSONs of a row's training seeds: every number the table shows is the mean over
     seeds (interval bounds too: the typical size of one run's sampling error, as the ImageNet table's
     evaluation/report/imagenet.py seed_mean), `<m>_std` the standard deviation between trainings (ddof=1)."""
-    results = [read_video_eval(p, dataset) for p in paths]
-    out = dict(results[0])
-    for key in (*DATASET_METRICS[dataset], *SAMPLE_CHECKS, *INTERVAL_COLUMNS):
-        values = [r.get(key) for r in results]
-        out[key] = math.fsum(values) / len(values) if all(_finite(v) for v in values) else None
-    for col in seed_std_columns(dataset):
-        values, mean = [r.get(col[:-len("_std")]) for r in results], out.get(col[:-len("_std")])
-        out[col] = (math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1))
-                    if len(values) > 1 and mean is not None else None)
-    out["seeds"] = len(results)
-    return out
+    return average_seeds([read_video_eval(p, dataset) for p in paths],
+                         (*DATASET_METRICS[dataset], *SAMPLE_CHECKS, *INTERVAL_COLUMNS), seed_std_metrics(dataset))
 
 
 def video_row(row, dataset):
