@@ -69,7 +69,7 @@ def clip_labels(labels, captions):
     return np.array([index[s] for s in sets], dtype=np.int64)
 
 
-def held_out_accuracy(model, args, train_captions):
+def held_out_accuracy(model, args, train_labels, train_captions):
     """(accuracy, clips) of the trained 3-D CNN on the test split, the judge's own ceiling on clips it never
     saw (issue 17); MSR-VTT test clips count where their caption set is a training class. None without a
     test split or such clips (real MSR-VTT: every clip its own captions)."""
@@ -83,8 +83,7 @@ def held_out_accuracy(model, args, train_captions):
     except (FileNotFoundError, ValueError):
         return None
     if labels is None:
-        train_sets = caption_sets(train_captions)
-        index = {s: int(i) for s, i in zip(train_sets, clip_labels(None, train_captions))}
+        index = {s: int(i) for s, i in zip(caption_sets(train_captions), train_labels)}
         labels = np.array([index.get(s, -1) for s in caption_sets(captions)])
         videos, labels = videos[labels >= 0], labels[labels >= 0]
     return (accuracy(model, videos, labels), len(labels)) if len(labels) else None
@@ -102,7 +101,7 @@ def cmd_train_video_extractor(args):
     model = train_video_classifier(videos, labels, num_classes, steps=args.steps, seed=args.seed)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     save_video_classifier(model, args.out)
-    held_out = held_out_accuracy(model, args, captions)
+    held_out = held_out_accuracy(model, args, labels, captions)
     print(f"{model.name} on {len(videos)} clips, {num_classes} classes, train accuracy "
           f"{accuracy(model, videos, labels):.3f}"
           + (f", held-out accuracy {held_out[0]:.3f} on {held_out[1]} test clips" if held_out else "")
