@@ -300,3 +300,17 @@ def test_extractor_reports_its_accuracy_on_held_out_clips(tmp_path, capsys, one_
         line = capsys.readouterr().out.strip().splitlines()[-1]
         assert "on 7 test clips" in line, line   # all 7 sources held out once
         assert 0 <= float(line.split("held-out accuracy ")[1].split()[0]) <= 1
+
+
+def test_extractor_says_why_it_has_no_held_out_accuracy(tmp_path, capsys, one_thread):
+    """Without a test split the extractor is still trained and saved, and stderr names why there is no
+    held-out number instead of leaving it out silently."""
+    from ptdit.cli import main
+    from ptdit.data.video_standin import make_msrvtt_standin
+
+    make_msrvtt_standin(str(tmp_path / "msr"), train_per_source=1, validate_per_source=0, test_per_source=0)
+    assert main(["train-video-extractor", str(tmp_path / "msr"), str(tmp_path / "msr.pt"), "--kind", "msrvtt",
+                 "--num-frames", "4", "--image-size", "16", "--steps", "2"]) == 0
+    out, err = capsys.readouterr()
+    assert "held-out accuracy" not in out.splitlines()[-1] and (tmp_path / "msr.pt").exists()
+    assert "held-out accuracy not computed:" in err, err
