@@ -9,7 +9,8 @@ import pytest
 
 from evaluation.efficiency.flops import model_gflops
 from evaluation.report.imagenet import ABLATION_COLUMNS, IMAGENET_COLUMNS, build_ablation_table, build_imagenet_table
-from evaluation.report.imagenet_figures import make_imagenet_figures, moving_average
+from evaluation.report.imagenet_figures import (LABEL_HEIGHT, LABEL_TOP, label_position, make_imagenet_figures,
+                                              moving_average)
 from evaluation.report.paper_quality import paper_ablation, paper_row
 from ptdit.cli.report import add_parser
 
@@ -182,6 +183,18 @@ def test_figures_written(imagenet):
     assert names == ["fid_vs_gflops.pdf", "fid_vs_gflops.png", "training_loss.pdf", "training_loss.png"]
     for name in names:
         assert (tmp / "figures" / name).stat().st_size > 1000
+
+
+def test_stacked_labels_stay_apart_and_inside_the_panel():
+    """Five points at one place near the top of a panel (the paper's S models): each label gets its own
+    line and none rises into the title."""
+    placed = []
+    for _ in range(5):
+        placed.append((0.1, label_position(0.1, 0.9, placed)))
+    ys = sorted(y for _, y in placed)
+    assert max(ys) <= LABEL_TOP and min(ys) >= 0
+    assert all(b - a >= LABEL_HEIGHT - 1e-9 for a, b in zip(ys, ys[1:])), ys
+    assert label_position(0.8, 0.9, placed) == 0.9      # a label far to the right keeps its height
 
 
 def test_moving_average():

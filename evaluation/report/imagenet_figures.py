@@ -83,18 +83,34 @@ def paper_points(table):
     return points
 
 
+LABEL_HEIGHT = 0.045   # one 8-pt label line, in axes fractions of a ~4-inch-high panel
+LABEL_TOP = 0.93       # labels above this would run into the panel title
+
+
+def label_position(fx, fy, placed):
+    """The label's y nearest to its point (up, then down, then further) that overlaps no placed label and
+    stays inside the panel; the point's own height when every slot is taken."""
+    for k in range(40):
+        shift = (k + 1) // 2 * LABEL_HEIGHT * (1 if k % 2 else -1)
+        y = fy + shift
+        if 0.0 <= y <= LABEL_TOP and not any(abs(fx - px) < 0.3 and abs(y - py) < LABEL_HEIGHT for px, py in placed):
+            return y
+    return fy
+
+
 def label_points(ax, points):
-    """Labels right of their points, nudged up where two would overlap (same GFLOPs, close FID).
-    Placed in axes fractions, so call it after the limits are set."""
+    """Labels right of their points, moved up or down where two would overlap (same GFLOPs, close FID),
+    never above the panel. Placed in axes fractions, so call it after the limits are set."""
     to_axes = ax.transAxes.inverted()
     placed = []
     for x, y, text, colour in sorted(points, key=lambda p: p[1]):
         fx, fy = to_axes.transform(ax.transData.transform((x, y)))
-        fy += 0.015
-        while any(abs(fx - px) < 0.3 and abs(fy - py) < 0.045 for px, py in placed):
-            fy += 0.045
-        placed.append((fx, fy))
-        ax.text(fx + 0.015, fy, text, transform=ax.transAxes, fontsize=8, color=colour, va="bottom")
+        ly = label_position(fx, fy + 0.015, placed)
+        placed.append((fx, ly))
+        # A label moved off its point's line gets a thin leader back to the point.
+        leader = dict(arrowstyle="-", color=colour, lw=0.6, alpha=0.6) if abs(ly - fy) > LABEL_HEIGHT else None
+        ax.annotate(text, xy=(x, y), xycoords="data", xytext=(fx + 0.015, ly), textcoords="axes fraction",
+                    fontsize=8, color=colour, va="bottom", arrowprops=leader)
 
 
 def log_if_wide(ax, values):
