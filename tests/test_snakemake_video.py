@@ -57,7 +57,7 @@ def test_plan_of_the_default_config():
                                 "compression_ratio": [4, 2, 2]}
     assert 8 // ucf[2].overrides["compression_ratio"][0] == 2
     assert ucf[0].eval_json(video_plan.stem("ucf101")) == \
-        "results/eval/video/ucf101/Full3D-S_2-Video/ddpm/base/s1000/ddim25_cfg3.0.json"
+        "results/eval/video/ucf101/Full3D-S_2-Video/ddpm/base/s800/ddim25_cfg3.0.json"   # UCF-101 rows: 800 steps
     assert len(video_plan.run_index(video)) == 6
     assert video_plan.missing_paths(video) == []
     args = video_plan.evaluate_args(video, "ucf101")
