@@ -90,6 +90,19 @@ def test_class_acc_comes_from_the_classifier(tmp_path, weights_file):
     assert got["feature_extractor"] == extractor.name  # the other metrics keep their extractor
 
 
+def test_classifier_and_extractor_read_the_samples_once(tmp_path, weights_file, monkeypatch):
+    """The ResNet-50 classifies the batches the feature extractor reads: one pass over arr_0, not two."""
+    import evaluation.metrics.evaluate as evaluate_module
+
+    opened = []
+    real_open = evaluate_module.open_npz_array
+    monkeypatch.setattr(evaluate_module, "open_npz_array", lambda path, key: opened.append(key) or real_open(path, key))
+    extractor = SmallClassifier(num_classes=10, width=8).eval()
+    got = evaluate(samples_file(tmp_path, [PREDICTED, 3, PREDICTED, PREDICTED]), extractor,
+                   classifier_weights=str(weights_file))
+    assert got["class_acc"] == 0.75 and opened == ["arr_0"]
+
+
 def test_no_classifier_gives_the_note(tmp_path):
     extractor = SmallClassifier(num_classes=10, width=8).eval()
     extractor.dataset_classes = False  # like Inception: its classes are not the samples' labels
