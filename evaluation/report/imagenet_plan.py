@@ -238,18 +238,26 @@ def run_index(section):
     return index
 
 
+def row_entry(r, dataset, table_dataset, scale, run_dir):
+    """The rows.yaml entry the image and video reports share: the row, its first seed's eval JSON and run
+    folder, and for several seeds `seeds` and the `eval_jsons` of all of them (the report averages them)."""
+    entry = {"model": r.model, "objective": r.objective, "train_steps": r.train_steps, "sampler": r.sampler,
+             "sample_steps": r.sample_steps, "cfg": r.cfg, "eval_json": r.eval_json(dataset), "run_dir": run_dir,
+             "model_overrides": r.overrides, "dataset": table_dataset, "scale": scale}
+    if len(r.seeds) > 1:
+        entry.update(seeds=list(r.seeds), eval_jsons=[s.eval_json(dataset) for s in r.per_seed()])
+    return entry
+
+
 def report_rows(rows, section):
-    """The rows.yaml entries `ptdit report-imagenet` reads; a row of several seeds also lists `seeds` and
-    the `eval_jsons` of all of them (the report averages them); eval_json and run_dir are its first seed's."""
+    """The rows.yaml entries `ptdit report-imagenet` reads (row_entry, plus the variant and the options a
+    dynamic-ratio row's cost depends on)."""
     dataset = section["dataset"]
     entries = []
     for r in rows:
-        entry = {"model": r.model, "objective": r.objective, "train_steps": r.train_steps, "sampler": r.sampler,
-                 "sample_steps": r.sample_steps, "cfg": r.cfg, "eval_json": r.eval_json(dataset),
-                 "run_dir": None if r.tome_ratio else r.run_dir(dataset),   # ToMe rows: the DiT row plots the run
-                 "model_overrides": r.overrides, "variant": r.variant, "dataset": dataset, "scale": section["scale"]}
-        if len(r.seeds) > 1:
-            entry.update(seeds=list(r.seeds), eval_jsons=[s.eval_json(dataset) for s in r.per_seed()])
+        # ToMe rows: the DiT row plots the run
+        entry = row_entry(r, dataset, dataset, section["scale"], None if r.tome_ratio else r.run_dir(dataset))
+        entry["variant"] = r.variant
         # the sampler's grid decides a dynamic-ratio row's mean GFLOPs (evaluation/efficiency/dynamic_ratio_cost.py)
         options = {"objective_options": section["train"].get("objective_options", {}).get(r.objective),
                    "sampler_options": section["sample"].get("sampler_options", {}).get(r.sampler)}

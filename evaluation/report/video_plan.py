@@ -19,6 +19,7 @@ The 'video/' level keeps runs, samples and evaluations out of the ImageNet rules
 (results/runs/{dataset}/{model}/...: one level fewer), whatever the datasets are called.
 """
 
+from evaluation.report import imagenet_plan
 from evaluation.report.imagenet_plan import make_row
 from evaluation.report.paper_video import attention_of
 
@@ -87,16 +88,8 @@ def table_name(video, dataset):
 
 def report_rows(video, dataset):
     """The rows.yaml entries `ptdit report-video` reads (evaluation/report/video.py)."""
-    rows = []
-    for r in table_rows(video, dataset):
-        entry = {"model": r.model, "objective": r.objective, "train_steps": r.train_steps, "sampler": r.sampler,
-                 "sample_steps": r.sample_steps, "cfg": r.cfg, "eval_json": r.eval_json(stem(dataset)),
-                 "run_dir": r.run_dir(stem(dataset)), "model_overrides": r.overrides,
-                 "dataset": table_name(video, dataset), "scale": video["scale"]}
-        if len(r.seeds) > 1:   # the table averages the row's training seeds (evaluation/report/video.py)
-            entry.update(seeds=list(r.seeds), eval_jsons=[s.eval_json(stem(dataset)) for s in r.per_seed()])
-        rows.append(entry)
-    return rows
+    return [imagenet_plan.row_entry(r, stem(dataset), table_name(video, dataset), video["scale"],
+                                    r.run_dir(stem(dataset))) for r in table_rows(video, dataset)]
 
 
 # --- files ----------------------------------------------------------------------------------------------
