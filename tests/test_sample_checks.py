@@ -55,3 +55,11 @@ def test_sample_checks_give_the_gap_to_the_real_clips_with_intervals(tmp_path):
     assert out["frame_corr_gap_ci_low"] < out["frame_corr_gap"] < out["frame_corr_gap_ci_high"]
     assert out["frame_corr_gap_ci_high"] - out["frame_corr_gap_ci_low"] > 0.2   # 8 clips of 0 or 1: wide
     assert out["class_acc"] == 0.5 and 0 <= out["class_acc_ci_low"] < 0.5 < out["class_acc_ci_high"] <= 1
+    # per class, by hand: class 0 is samples 0, 2, 4, 6 (the judge names 0, 2, 4 right), class 1 is 1, 3, 5, 7
+    # (only 7 right); every sample is still; each class has two still and two noise real clips
+    per_class = out["per_class"]
+    assert sorted(per_class) == ["0", "1"]
+    assert [per_class[c]["class_acc"] for c in "01"] == [0.75, 0.25]
+    assert [per_class[c]["samples"] for c in "01"] == [4, 4]
+    assert all(per_class[c]["frame_corr"] == pytest.approx(1.0) for c in "01")
+    assert all(per_class[c]["real_frame_corr"] == pytest.approx(0.5, abs=0.1) for c in "01")

@@ -9,6 +9,10 @@
   of evaluation/metrics/video_correlation.py on the first CORRELATION_CLIPS clips of each side.
 - frame_corr_gap = frame_corr - real_frame_corr, how much stiller (> 0) or more flickering (< 0) the
   samples are than the real clips.
+- per_class: for each target class (UCF-101 label; MSR-VTT caption source as the network names it, with
+  the caption of one real clip of it), the samples' class_acc and frame_corr and the real clips' frame_corr, so that a reader sees which source a
+  row draws, and a class named from its background alone (a plain clip called "square") shows up as a
+  high class_acc beside a frame_corr far above the real clips'.
 Each of class_acc, frame_corr, real_frame_corr and frame_corr_gap has a 95 % bootstrap interval
 (<key>_ci_low, <key>_ci_high; evaluation/metrics/bootstrap.py) over the clips: the stand-in's reference
 holds 14 clips, so the real clips' own number moves by several hundredths with the clips drawn.
@@ -78,6 +82,7 @@ def sample_checks(samples_npz, reference_npz, nets, num_clips, batch_size=16):
         real_labels = read_conditions(reference_npz)[0] if real is not None else None
         if real_labels is not None:
             out["real_class_acc"] = class_accuracy(logits_of(logits, real, batch_size), real_labels[:len(real)])
+            out["per_class"] = per_class(labels[:len(samples)], hits, per_clip, real_labels[:len(real)], real_per_clip)
     elif captions is not None and real is not None:
         # every reference clip, not only the first num_clips: each sample's caption must find its source
         real_captions = read_conditions(reference_npz)[1]
@@ -90,6 +95,23 @@ def sample_checks(samples_npz, reference_npz, nets, num_clips, batch_size=16):
             hits = correct(fake_logits[known], targets[known])
             out["class_acc"], out["class_acc_samples"] = float(hits.mean()), int(known.sum())
             with_interval(out, "class_acc", mean_interval(hits))
+            out["per_class"] = per_class(targets[known], hits, per_clip[known[:len(per_clip)]],
+                                         real_pred[:len(real)], real_per_clip)
+            for c, entry in out["per_class"].items():   # a caption names the class: the first real clip's of it
+                entry["caption"] = next(cap for cap, p in zip(real_captions, real_pred) if p == int(c))
+    return out
+
+
+def per_class(targets, hits, frame_corr, real_classes, real_frame_corr):
+    """{class: {samples, class_acc, frame_corr, real_frame_corr}} over the clips that have a per-clip frame
+    correlation (the first CORRELATION_CLIPS); real_frame_corr is None where no real clip has the class."""
+    out = {}
+    n, m = min(len(targets), len(frame_corr)), min(len(real_classes), len(real_frame_corr))
+    for c in sorted(set(int(t) for t in targets)):
+        mine, real = targets[:n] == c, real_classes[:m] == c
+        out[str(c)] = {"samples": int((targets == c).sum()), "class_acc": float(hits[targets == c].mean()),
+                       "frame_corr": float(frame_corr[:n][mine].mean()) if mine.any() else None,
+                       "real_frame_corr": float(real_frame_corr[:m][real].mean()) if real.any() else None}
     return out
 
 
