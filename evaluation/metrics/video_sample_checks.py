@@ -10,9 +10,10 @@
 - frame_corr_gap = frame_corr - real_frame_corr, how much stiller (> 0) or more flickering (< 0) the
   samples are than the real clips.
 - per_class: for each target class (UCF-101 label; MSR-VTT caption source as the network names it, with
-  the caption of one real clip of it), the samples' class_acc and frame_corr and the real clips' frame_corr, so that a reader sees which source a
-  row draws, and a class named from its background alone (a plain clip called "square") shows up as a
-  high class_acc beside a frame_corr far above the real clips'.
+  the caption of one real clip of it), the samples' class_acc and frame_corr and the real clips'
+  frame_corr, so that a reader sees which source a row draws, and a class named from its background
+  alone (a plain clip called "square") shows up as a high class_acc beside a frame_corr far above the
+  real clips'.
 Each of class_acc, frame_corr, real_frame_corr and frame_corr_gap has a 95 % bootstrap interval
 (<key>_ci_low, <key>_ci_high; evaluation/metrics/bootstrap.py) over the clips: the stand-in's reference
 holds 14 clips, so the real clips' own number moves by several hundredths with the clips drawn.
@@ -108,8 +109,9 @@ def per_class(targets, hits, frame_corr, real_classes, real_frame_corr):
     out = {}
     n, m = min(len(targets), len(frame_corr)), min(len(real_classes), len(real_frame_corr))
     for c in sorted(set(int(t) for t in targets)):
-        mine, real = targets[:n] == c, real_classes[:m] == c
-        out[str(c)] = {"samples": int((targets == c).sum()), "class_acc": float(hits[targets == c].mean()),
+        of_c, real = targets == c, real_classes[:m] == c
+        mine = of_c[:n]
+        out[str(c)] = {"samples": int(of_c.sum()), "class_acc": float(hits[of_c].mean()),
                        "frame_corr": float(frame_corr[:n][mine].mean()) if mine.any() else None,
                        "real_frame_corr": float(real_frame_corr[:m][real].mean()) if real.any() else None}
     return out
