@@ -4,6 +4,7 @@ for both tables (UCF-101 and MSR-VTT stand-ins, 16 frames, pf = 4 temporal windo
 
 import copy
 import csv
+import dataclasses
 import json
 import math
 import os
@@ -144,6 +145,42 @@ def test_seeds_train_sample_and_evaluate_every_row_per_seed(tmp_path):
         assert any(line.split() == [rule, str(count)] for line in out.splitlines()), (rule, out[-2500:])
     assert "--seed 1 " in out and "--seed 0 " in out
     assert "results/runs/video/msrvtt/PT-DiT_S-T2V/ddpm/base/s1000_seed1/final.pt" in out
+
+
+LONG_CONFIG = os.path.join(ROOT, "workflows", "config", "video_long.yaml")
+
+
+def long_video():
+    """default.yaml's video section with video_long.yaml layered on it as Snakemake does (dicts merge,
+    lists replace)."""
+    def merge(base, over):
+        return {k: merge(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+                for k, v in {**base, **over}.items()}
+    with open(LONG_CONFIG) as f:
+        return merge(default_video(), yaml.safe_load(f)["video"])
+
+
+def test_video_long_changes_only_the_training_length():
+    # its comment promises the default with longer training: a row added to or changed in default.yaml
+    # and not in the overlay (or the reverse) fails here
+    default, long = default_video(), long_video()
+    for dataset in ("ucf101", "msrvtt"):
+        short_rows, long_rows = video_plan.table_rows(default, dataset), video_plan.table_rows(long, dataset)
+        assert [r.train_steps for r in long_rows] == [3000] * 3
+        assert [dataclasses.replace(r, train_steps=0) for r in long_rows] == \
+            [dataclasses.replace(r, train_steps=0) for r in short_rows]
+    assert {k: v for k, v in long["train"].items() if k != "steps"} == \
+        {k: v for k, v in default["train"].items() if k != "steps"}
+    assert long["sample"] == default["sample"] and long["data"] == default["data"]
+
+
+@needs_snakemake
+def test_video_long_dry_run_in_its_own_directory(tmp_path):
+    done = snakemake(*TARGETS, "-n", "--directory", str(tmp_path / "long"), "--configfile", LONG_CONFIG, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "results/runs/video/ucf101/PT-DiT_S-Video/ddpm/base/s3000/final.pt" in done.stdout
+    assert "/s800/" not in done.stdout and "/s1000/" not in done.stdout
+    assert not (tmp_path / "results").exists()   # nothing planned outside the study's folder
 
 
 @needs_snakemake
