@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from evaluation.report import video_plan
+from tests.test_compression_report import merged
 from tests.test_snakemake_efficiency import ROOT, SNAKEMAKE, lints_about, snakemake
 
 CI_CONFIG = os.path.join(ROOT, "tests", "video_ci.yaml")
@@ -153,11 +154,8 @@ LONG_CONFIG = os.path.join(ROOT, "workflows", "config", "video_long.yaml")
 def long_video():
     """default.yaml's video section with video_long.yaml layered on it as Snakemake does (dicts merge,
     lists replace)."""
-    def merge(base, over):
-        return {k: merge(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
-                for k, v in {**base, **over}.items()}
     with open(LONG_CONFIG) as f:
-        return merge(default_video(), yaml.safe_load(f)["video"])
+        return merged(default_video(), yaml.safe_load(f)["video"])
 
 
 def test_video_long_changes_only_the_training_length():
