@@ -42,7 +42,8 @@ def test_sample_checks_give_the_gap_to_the_real_clips_with_intervals(tmp_path):
     still = np.repeat(noise[:, :1], 4, axis=1)
     labels = np.array([0, 1, 0, 1, 0, 1, 0, 1])
     np.savez(tmp_path / "samples.npz", arr_0=still, labels=labels)
-    np.savez(tmp_path / "real.npz", arr_0=np.concatenate([still[:4], noise[4:]]), labels=labels)
+    np.savez(tmp_path / "real.npz", arr_0=np.concatenate([still[:4], noise[4:]]), labels=labels,
+             classes=np.array(["Still", "Noisy"]))
 
     class Judge:   # predicts class 0 for the first six clips it is given, else 1
         def log_probs(self, clips):
@@ -63,3 +64,9 @@ def test_sample_checks_give_the_gap_to_the_real_clips_with_intervals(tmp_path):
     assert [per_class[c]["samples"] for c in "01"] == [4, 4]
     assert all(per_class[c]["frame_corr"] == pytest.approx(1.0) for c in "01")
     assert all(per_class[c]["real_frame_corr"] == pytest.approx(0.5, abs=0.1) for c in "01")
+    assert [per_class[c]["class"] for c in "01"] == ["Still", "Noisy"]   # named from the reference's classes
+    # a reference without class names (written before they were stored) still gives per_class, unnamed
+    np.savez(tmp_path / "unnamed.npz", arr_0=np.concatenate([still[:4], noise[4:]]), labels=labels)
+    unnamed = sample_checks(str(tmp_path / "samples.npz"), str(tmp_path / "unnamed.npz"), {"is": Judge()}, 8)
+    assert all("class" not in entry for entry in unnamed["per_class"].values())
+    assert unnamed["per_class"]["0"]["class_acc"] == 0.75

@@ -19,7 +19,8 @@ from evaluation.metrics import evaluate, frechet, fvd, video_evaluate
 from evaluation.metrics.clipsim import frame_caption_cosine
 from evaluation.metrics.frechet import RunningStats, frechet_distance
 from evaluation.metrics.video_evaluate import VideoExtractors, evaluate_videos, video_is
-from evaluation.metrics.video_reference import make_video_reference, read_conditions, reference_order, write_video_npz
+from evaluation.metrics.video_reference import (make_video_reference, read_class_names, read_conditions, reference_order,
+                                               write_video_npz)
 
 
 def moving_squares(labels, frames=16, size=32, seed=0):
@@ -220,12 +221,16 @@ def test_make_video_reference_round_trips_clips_labels_and_captions(tmp_path):
     labels = np.array([0, 3, 1])
     videos = moving_squares(labels)
     order = reference_order(3)
-    assert make_video_reference(ClassDataset(videos, labels), tmp_path / "ucf.npz") == 3
+    named = ClassDataset(videos, labels)
+    named.classes = ["A", "B", "C", "D"]                 # UCF101Folder.classes: names by label
+    assert make_video_reference(named, tmp_path / "ucf.npz") == 3
     with np.load(tmp_path / "ucf.npz", allow_pickle=False) as f:
         assert np.array_equal(f["arr_0"], videos[order]) and f["labels"].tolist() == labels[order].tolist()
+    assert read_class_names(str(tmp_path / "ucf.npz")) == ["A", "B", "C", "D"]
     make_video_reference(TextDataset(videos, labels), tmp_path / "msr.npz", max_clips=2)
     labels_read, captions = read_conditions(str(tmp_path / "msr.npz"))
     assert labels_read is None and captions == [f"clip number {i}" for i in order[:2]]
+    assert read_class_names(str(tmp_path / "msr.npz")) is None
 
 
 def test_reference_prefix_is_not_the_first_classes_of_a_class_sorted_split(tmp_path):

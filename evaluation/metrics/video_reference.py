@@ -5,7 +5,8 @@ Format (the video contract; `ptdit sample` writes it for a video run): an .npz w
 - labels   int64 [N]                  class-conditional (UCF-101) models, or
 - captions unicode [N] ('<U...')      text-conditional (MSR-VTT) models, loads with allow_pickle=False.
 A reference .npz is the same thing made from a dataset split (make_video_reference): the real clips the
-samples are compared with. The data classes (ptdit/data/ucf101.py UCF101Folder, msrvtt.py MSRVTTFolder)
+samples are compared with; a class-labelled one also carries classes, unicode [C], the class names by
+label (UCF-101's classInd order), so that per-class results can name them. The data classes (ptdit/data/ucf101.py UCF101Folder, msrvtt.py MSRVTTFolder)
 give (video float [3, F, H, W] in [-1, 1], label, i) or (video, i) with .eval_caption(i) / .captions(i).
 """
 
@@ -50,11 +51,13 @@ def dataset_clips(dataset, max_clips=None, all_captions=False, order=None):
     return np.stack(clips), (np.asarray(labels, dtype=np.int64) if labels else None), (captions or None)
 
 
-def write_video_npz(path, videos, labels=None, captions=None):
-    """An .npz in the sample format, written atomically."""
+def write_video_npz(path, videos, labels=None, captions=None, classes=None):
+    """An .npz in the sample format, written atomically; classes: the names of the labels, optional."""
     data = {"arr_0": np.ascontiguousarray(videos)}
     if labels is not None:
         data["labels"] = np.asarray(labels, dtype=np.int64)
+    if classes is not None:
+        data["classes"] = np.asarray([str(c) for c in classes])
     if captions is not None:
         data["captions"] = np.asarray([str(c) for c in captions])   # '<U..', no pickling needed
 
@@ -77,7 +80,8 @@ def make_video_reference(dataset, out_npz, max_clips=None, seed=0):
     """Write a dataset split as a reference .npz (arr_0 + labels or captions) in reference_order;
     returns the clip count."""
     videos, labels, captions = dataset_clips(dataset, max_clips, order=reference_order(len(dataset), seed))
-    write_video_npz(out_npz, videos, labels, captions)
+    classes = getattr(dataset, "classes", None) if labels is not None else None   # UCF101Folder.classes
+    write_video_npz(out_npz, videos, labels, captions, classes)
     return len(videos)
 
 
@@ -107,6 +111,14 @@ def read_conditions(path):
                                  f"captions=np.array(list_of_str)")
             captions = [str(c) for c in captions]
     return labels, captions
+
+
+def read_class_names(path):
+    """The class names of a reference .npz by label, or None where it has none (older references too)."""
+    if "classes" not in npz_keys(path):
+        return None
+    with np.load(path, allow_pickle=False) as f:
+        return [str(c) for c in f["classes"]]
 
 
 def video_batches(arr, num_clips, batch_size):

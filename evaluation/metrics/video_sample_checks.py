@@ -9,8 +9,8 @@
   of evaluation/metrics/video_correlation.py on the first CORRELATION_CLIPS clips of each side.
 - frame_corr_gap = frame_corr - real_frame_corr, how much stiller (> 0) or more flickering (< 0) the
   samples are than the real clips.
-- per_class: for each target class (UCF-101 label; MSR-VTT caption source as the network names it, with
-  the caption of one real clip of it), the samples' class_acc and frame_corr and the real clips'
+- per_class: for each target class (UCF-101 label, with its name where the reference carries the class
+  names; MSR-VTT caption source as the network names it, with the caption of one real clip of it), the samples' class_acc and frame_corr and the real clips'
   frame_corr, so that a reader sees which source a row draws, and a class named from its background
   alone (a plain clip called "square") shows up as a high class_acc beside a frame_corr far above the
   real clips'.
@@ -26,7 +26,7 @@ from evaluation.metrics.bootstrap import mean_difference_interval, mean_interval
 from evaluation.metrics.class_accuracy import caption_targets, class_accuracy, correct
 from evaluation.metrics.npz_images import open_npz_array
 from evaluation.metrics.video_correlation import clip_frame_correlations, neighbour_correlation
-from evaluation.metrics.video_reference import read_conditions, video_batches
+from evaluation.metrics.video_reference import read_class_names, read_conditions, video_batches
 
 CORRELATION_CLIPS = 256   # enough for a stable mean; bounded so the paper's 2048 x 256 px clips stay cheap
 
@@ -84,6 +84,10 @@ def sample_checks(samples_npz, reference_npz, nets, num_clips, batch_size=16):
         if real_labels is not None:
             out["real_class_acc"] = class_accuracy(logits_of(logits, real, batch_size), real_labels[:len(real)])
             out["per_class"] = per_class(labels[:len(samples)], hits, per_clip, real_labels[:len(real)], real_per_clip)
+            names = read_class_names(reference_npz)
+            for c, entry in out["per_class"].items():
+                if names is not None and int(c) < len(names):
+                    entry["class"] = names[int(c)]
     elif captions is not None and real is not None:
         # every reference clip, not only the first num_clips: each sample's caption must find its source
         real_captions = read_conditions(reference_npz)[1]
