@@ -327,8 +327,9 @@ def kept_by_opening(mask, k=4):
 
 @pytest.mark.parametrize("kind", ["disc", "square", "ring", "bar"])
 def test_standin_objects_fit_the_video_defaults_view(kind):
-    # The default learns 4 px patches of 8 frames 2 apart at 32 px; an object thinner than a patch, or one
-    # that moves further than itself between viewed frames, was never drawn (ptdit/data/video_standin.py).
+    # The default learns 4 px patches of 8 frames 2 apart at 32 px. The first objects' ring and bar were
+    # thinner than a patch and their square outran itself; no row drew the bar or MSR-VTT's square
+    # (ptdit/data/video_standin.py, README "Video").
     from ptdit.data.video_standin import procedural_clip
     source = list(SOURCES).index(kind)
     for stream in (0, 1):          # UCF-101's and MSR-VTT's clips

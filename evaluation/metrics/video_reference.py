@@ -6,8 +6,9 @@ Format (the video contract; `ptdit sample` writes it for a video run): an .npz w
 - captions unicode [N] ('<U...')      text-conditional (MSR-VTT) models, loads with allow_pickle=False.
 A reference .npz is the same thing made from a dataset split (make_video_reference): the real clips the
 samples are compared with; a class-labelled one also carries classes, unicode [C], the class names by
-label (UCF-101's classInd order), so that per-class results can name them. The data classes (ptdit/data/ucf101.py UCF101Folder, msrvtt.py MSRVTTFolder)
-give (video float [3, F, H, W] in [-1, 1], label, i) or (video, i) with .eval_caption(i) / .captions(i).
+label (UCF-101's classInd order), so that per-class results can name them. The data classes
+(ptdit/data/ucf101.py UCF101Folder, msrvtt.py MSRVTTFolder) give (video float [3, F, H, W] in [-1, 1],
+label, i) or (video, i) with .eval_caption(i) / .captions(i).
 """
 
 import numpy as np

@@ -10,10 +10,10 @@
 - frame_corr_gap = frame_corr - real_frame_corr, how much stiller (> 0) or more flickering (< 0) the
   samples are than the real clips.
 - per_class: for each target class (UCF-101 label, with its name where the reference carries the class
-  names; MSR-VTT caption source as the network names it, with the caption of one real clip of it), the samples' class_acc and frame_corr and the real clips'
-  frame_corr, so that a reader sees which source a row draws, and a class named from its background
-  alone (a plain clip called "square") shows up as a high class_acc beside a frame_corr far above the
-  real clips'.
+  names; MSR-VTT caption source as the network names it, with the caption of one real clip of it), the
+  samples' class_acc and frame_corr and the real clips' frame_corr, so that a reader sees which source a
+  row draws, and a class named from its background alone (a plain clip called "square") shows up as a
+  high class_acc beside a frame_corr far above the real clips'.
 Each of class_acc, frame_corr, real_frame_corr and frame_corr_gap has a 95 % bootstrap interval
 (<key>_ci_low, <key>_ci_high; evaluation/metrics/bootstrap.py) over the clips: the stand-in's reference
 holds 14 clips, so the real clips' own number moves by several hundredths with the clips drawn.
@@ -84,9 +84,9 @@ def sample_checks(samples_npz, reference_npz, nets, num_clips, batch_size=16):
         if real_labels is not None:
             out["real_class_acc"] = class_accuracy(logits_of(logits, real, batch_size), real_labels[:len(real)])
             out["per_class"] = per_class(labels[:len(samples)], hits, per_clip, real_labels[:len(real)], real_per_clip)
-            names = read_class_names(reference_npz)
+            names = read_class_names(reference_npz) or []   # none in references written before names were
             for c, entry in out["per_class"].items():
-                if names is not None and int(c) < len(names):
+                if int(c) < len(names):
                     entry["class"] = names[int(c)]
     elif captions is not None and real is not None:
         # every reference clip, not only the first num_clips: each sample's caption must find its source
