@@ -14,9 +14,9 @@ import pytest
 import yaml
 
 from evaluation.report import video_plan
-from ptdit.data.video_standin import SOURCES
 from tests.test_compression_report import merged
 from tests.test_snakemake_efficiency import ROOT, SNAKEMAKE, lints_about, snakemake
+from tests.test_video_data import CLASSES
 
 CI_CONFIG = os.path.join(ROOT, "tests", "video_ci.yaml")
 PAPER_CONFIG = os.path.join(ROOT, "workflows", "config", "paper.yaml")
@@ -32,7 +32,6 @@ VIDEO_PATHS = {"ucf101": {"root": "/data/ucf101"}, "msrvtt": {"root": "/data/msr
 PAPER_VIDEO_KEYS = ("video.ucf101.root", "video.msrvtt.root", "video.data.vae", "video.text_encoder.path",
                     "video.extractors.i3d_weights", "video.extractors.c3d_weights",
                     "video.extractors.inception_weights", "video.extractors.clip_weights")
-CLASSES_BY_LABEL = sorted(cls for cls, _, _ in SOURCES.values())   # the stand-in classInd: alphabetical
 
 
 def config_arg(section, value):
@@ -284,6 +283,6 @@ def test_ci_run_wiring(ci_run):
         result = json.load(f)
     assert result["num_reference"] == 8 and result["reference"] == "results/reference/ucf101/test.npz"
     # per_class names the UCF-101 classes from the reference's class list (classInd order)
-    assert result["per_class"] and all(CLASSES_BY_LABEL[int(c)] == e["class"] for c, e in result["per_class"].items())
+    assert result["per_class"] and all(CLASSES[int(c)] == e["class"] for c, e in result["per_class"].items())
     for dataset in ("ucf101", "msrvtt"):   # a frame strip per table (evaluation/report/video_strips.py)
         assert (ci_run / "results" / "figures" / f"samples_{dataset}.png").stat().st_size > 1000

@@ -16,7 +16,7 @@ from ptdit.cli import main as cli_main
 from ptdit.data.msrvtt import MSRVTTFolder
 from ptdit.data.ucf101 import UCF101Folder
 from ptdit.data.video_io import VideoReadError, count_frames, read_clip, read_video_frames, resize_center_crop, write_video
-from ptdit.data.video_standin import SOURCES, make_msrvtt_standin, make_ucf101_standin
+from ptdit.data.video_standin import SOURCES, make_msrvtt_standin, make_ucf101_standin, procedural_clip
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -330,7 +330,6 @@ def test_standin_objects_fit_the_video_defaults_view(kind):
     # The default learns 4 px patches of 8 frames 2 apart at 32 px. The first objects' ring and bar were
     # thinner than a patch and their square outran itself; no row drew the bar or MSR-VTT's square
     # (ptdit/data/video_standin.py, README "Video").
-    from ptdit.data.video_standin import procedural_clip
     source = list(SOURCES).index(kind)
     for stream in (0, 1):          # UCF-101's and MSR-VTT's clips
         for k in range(9):

@@ -58,7 +58,7 @@ log = logging.getLogger(__name__)
 
 CLIP_FRAMES = 16
 STORED_HEIGHT, STORED_WIDTH = 48, 64
-VIEW_LEFT = 8   # a 4:3 frame centre-cropped to a square keeps stored columns 8-55
+VIEW_LEFT = (STORED_WIDTH - STORED_HEIGHT) // 2   # a 4:3 frame centre-cropped to a square keeps columns 8-55
 OBJECTS = 2     # the procedural objects' design (module docstring); a stand-in of another design is not reused
 FPS = 25
 MSRVTT_CRF = 0   # lossless x264: the only setting that decodes to the same frames on every run (module docstring)
