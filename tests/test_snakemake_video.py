@@ -2,6 +2,7 @@
 the default and the paper config (unset paths named, then the full DAG), and the CI config end to end
 for both tables (UCF-101 and MSR-VTT stand-ins, 16 frames, pf = 4 temporal windows, one-block models)."""
 
+import base64
 import copy
 import csv
 import dataclasses
@@ -14,6 +15,7 @@ import pytest
 import yaml
 
 from evaluation.report import video_plan
+from ptdit.data.video_standin import OBJECTS
 from tests.test_compression_report import merged
 from tests.test_snakemake_efficiency import ROOT, SNAKEMAKE, lints_about, snakemake
 from tests.test_video_data import CLASSES
@@ -286,3 +288,35 @@ def test_ci_run_wiring(ci_run):
     assert result["per_class"] and all(CLASSES[int(c)] == e["class"] for c, e in result["per_class"].items())
     for dataset in ("ucf101", "msrvtt"):   # a frame strip per table (evaluation/report/video_strips.py)
         assert (ci_run / "results" / "figures" / f"samples_{dataset}.png").stat().st_size > 1000
+
+
+def _metadata_file(work, output):
+    """Snakemake's record of how `output` was made (.snakemake/metadata/<base64 of its path>)."""
+    folder = work / ".snakemake" / "metadata"
+    for name in os.listdir(folder):
+        try:
+            if base64.urlsafe_b64decode(name).decode() == output:
+                return folder / name
+        except ValueError:
+            continue
+    raise AssertionError(f"no metadata for {output} in {folder}")
+
+
+def test_a_new_standin_design_remakes_the_standin(ci_run):
+    """A results/ folder whose stand-in was made with other procedural objects (its record lacks the rule's
+    `objects` param, as every folder made before OBJECTS became one) is remade by the default rerun
+    triggers, not left for the CLI to refuse."""
+    record = _metadata_file(ci_run, "results/data/ucf101/standin/STANDIN")
+    original = record.read_text()
+    planned = snakemake("results/table_ucf101.csv", "-n", "--configfile", CI_CONFIG, cwd=ci_run)
+    assert planned.returncode == 0 and "video_prepare_standin" not in planned.stdout, planned.stdout[-2000:]
+    try:
+        old = json.loads(original)
+        old["params"] = [p for p in old["params"] if p != repr(OBJECTS)]
+        record.write_text(json.dumps(old))
+        planned = snakemake("results/table_ucf101.csv", "-n", "--configfile", CI_CONFIG, cwd=ci_run)
+    finally:
+        record.write_text(original)
+    assert planned.returncode == 0, planned.stdout[-2000:] + planned.stderr[-2000:]
+    assert "rule video_prepare_standin" in planned.stdout and "Params have changed" in planned.stdout
+

@@ -10,6 +10,8 @@
 
 import shlex
 
+from ptdit.data.video_standin import OBJECTS as STANDIN_OBJECTS
+
 
 rule video_prepare_standin:
     output:
@@ -17,6 +19,10 @@ rule video_prepare_standin:
     params:
         out=lambda wildcards, output: os.path.dirname(output[0]),
         args=lambda wildcards: video_plan.standin_args(VIDEO, wildcards.dataset),
+        # Not passed on: a changed design of the procedural objects is a changed param, so Snakemake's
+        # default rerun triggers remake a results/ folder's stand-in (and all after it) instead of the
+        # CLI refusing the old one.
+        objects=STANDIN_OBJECTS,
     wildcard_constraints:
         dataset="ucf101|msrvtt",
     conda:
