@@ -58,11 +58,11 @@ def test_plan_of_the_default_config():
     # model_defaults + the row's overrides; the PT-DiT row tiles the (8, 8, 8) token grid (8 frames, issue 17)
     # with (4, 2, 2) windows: 2 temporal windows of pf = 4 frames
     assert ucf[2].overrides == {"num_classes": 7, "in_channels": 3, "input_size": 32, "num_frames": 8, "depth": 2,
-                                "hidden_size": 64, "num_heads": 4, "patch_size": 4, "learn_sigma": False,
+                                "hidden_size": 64, "num_heads": 1, "patch_size": 4, "learn_sigma": False,
                                 "compression_ratio": [4, 2, 2]}
     assert 8 // ucf[2].overrides["compression_ratio"][0] == 2
     assert ucf[0].eval_json(video_plan.stem("ucf101")) == \
-        "results/eval/video/ucf101/Full3D-S_2-Video/ddpm/base/s800/ddim25_cfg3.0.json"   # UCF-101 rows: 800 steps
+        "results/eval/video/ucf101/Full3D-S_2-Video/ddpm/base/s1000/ddim25_cfg3.0.json"   # UCF-101 rows: 1000 steps
     assert len(video_plan.run_index(video)) == 6
     assert video_plan.missing_paths(video) == []
     args = video_plan.evaluate_args(video, "ucf101")
@@ -79,8 +79,8 @@ def test_plan_of_several_training_seeds():
     video["train"]["seeds"] = [0, 2]
     row = video_plan.report_rows(video, "msrvtt")[1]
     assert row["seeds"] == [0, 2] and row["eval_jsons"] == [
-        "results/eval/video/msrvtt/Factorized-S_2-T2V/ddpm/base/s1000/ddim25_cfg3.0.json",   # seed 0: the old path
-        "results/eval/video/msrvtt/Factorized-S_2-T2V/ddpm/base/s1000_seed2/ddim25_cfg3.0.json"]
+        "results/eval/video/msrvtt/Factorized-S_2-T2V/ddpm/base/s1200/ddim25_cfg3.0.json",   # seed 0: the old path
+        "results/eval/video/msrvtt/Factorized-S_2-T2V/ddpm/base/s1200_seed2/ddim25_cfg3.0.json"]
     assert "seeds" not in video_plan.report_rows(default_video(), "msrvtt")[1]
 
 
@@ -148,7 +148,7 @@ def test_seeds_train_sample_and_evaluate_every_row_per_seed(tmp_path):
     for rule, count in (("video_train", 12), ("video_sample", 12), ("video_evaluate", 12), ("video_strips", 2)):
         assert any(line.split() == [rule, str(count)] for line in out.splitlines()), (rule, out[-2500:])
     assert "--seed 1 " in out and "--seed 0 " in out
-    assert "results/runs/video/msrvtt/PT-DiT_S-T2V/ddpm/base/s1000_seed1/final.pt" in out
+    assert "results/runs/video/msrvtt/PT-DiT_S-T2V/ddpm/base/s1200_seed1/final.pt" in out
 
 
 LONG_CONFIG = os.path.join(ROOT, "workflows", "config", "video_long.yaml")
@@ -180,7 +180,7 @@ def test_video_long_dry_run_in_its_own_directory(tmp_path):
     done = snakemake(*TARGETS, "-n", "--directory", str(tmp_path / "long"), "--configfile", LONG_CONFIG, cwd=tmp_path)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "results/runs/video/ucf101/PT-DiT_S-Video/ddpm/base/s3000/final.pt" in done.stdout
-    assert "/s800/" not in done.stdout and "/s1000/" not in done.stdout
+    assert "/s1000/" not in done.stdout and "/s1200/" not in done.stdout
     assert not (tmp_path / "results").exists()   # nothing planned outside the study's folder
 
 
