@@ -9,16 +9,23 @@ shared machine hits both alike; the ratio is the median of the per-pair ratios, 
 the two fastest calls (the least disturbed ones) is printed beside it. On a loaded machine use
 --threads 1: OpenMP threads that wait on each other make 2-thread timings swing by 2-3x.
 
-    PYTHONPATH=. python bench/cpu_ratio.py [--threads 2] [--repeats 5] [--profile]
+The script restarts itself with freed memory kept mapped (evaluation/efficiency/cpu_allocator.py):
+with glibc's defaults every full-width training step re-faults its large activations, which costs
+PT-DiT relatively more system time than DiT and is nothing a GPU's caching allocator pays.
+`--allocator system` times with glibc's defaults.
+
+    PYTHONPATH=. python bench/cpu_ratio.py [--threads 2] [--repeats 5] [--profile] [--allocator system]
 """
 
 import argparse
 import json
 import statistics
+import sys
 import time
 
 import torch
 
+from evaluation.efficiency.cpu_allocator import CHOICES, allocator_in_use, restart_with
 from evaluation.efficiency.flops import model_gflops
 from evaluation.efficiency.profile import build, environment, inference_step, training_step
 
@@ -72,8 +79,12 @@ def main():
     parser.add_argument("--skip-train", action="store_true")
     parser.add_argument("--profile", action="store_true", help="print torch.profiler op tables of both models")
     parser.add_argument("--profile-train", action="store_true", help="the same for one training step")
+    parser.add_argument("--allocator", choices=CHOICES, default="retain",
+                        help="retain: freed memory stays mapped, no page faults (default); system: glibc's defaults")
     parser.add_argument("--json", help="also write the result here")
     args = parser.parse_args()
+    restart_with(args.allocator, [sys.executable, *sys.argv])
+    print(f"CPU allocator: {allocator_in_use()}", flush=True)
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)

@@ -6,6 +6,7 @@ import os
 import pytest
 import torch
 
+import evaluation.efficiency.cpu_allocator as cpu_allocator
 import evaluation.efficiency.profile as profile
 from ptdit.cli import main
 
@@ -58,6 +59,8 @@ def test_isolated_point_measures_its_own_process(tmp_path):
                                  overrides=TINY, threads=1)
     assert point["status"] == "ok" and point["torch_threads"] == 1
     assert point["peak_mem_mb"] >= point["rss_before_model_mb"] > 0
+    # CPU points are timed with freed memory kept mapped (evaluation/efficiency/cpu_allocator.py)
+    assert point["cpu_allocator"] == ("retain" if cpu_allocator.is_glibc() else "system")
 
 
 def test_compiled_point_runs_on_the_cpu_in_its_own_file(tmp_path):

@@ -12,7 +12,8 @@ Timing: warm-up calls first (allocator, oneDNN/cuBLAS heuristics, torch.compile)
 timed calls; the median is reported with its spread (quartiles, min, max). On CUDA each call is
 timed with CUDA events after a synchronize, so asynchronous launches are not mistaken for work.
 On the CPU the peak memory is the peak RSS of a fresh process per point (run_isolated), so one
-point's allocations never inflate the next one's.
+point's allocations never inflate the next one's. That process keeps freed memory mapped
+(cpu_allocator.py), so the timed steps pay no page faults, as on a GPU's caching allocator.
 """
 
 import json
@@ -30,6 +31,7 @@ from datetime import datetime, timezone
 import torch
 import torch.nn.functional as F
 
+from evaluation.efficiency.cpu_allocator import allocator_in_use, environment_for
 from evaluation.efficiency.point_files import point_filename
 from ptdit.atomic import atomic_json
 
@@ -189,6 +191,7 @@ def environment(device):
             "cuda_version": torch.version.cuda, "host": platform.node(),
             "torch_threads": torch.get_num_threads(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
             "mkl_num_threads": os.environ.get("MKL_NUM_THREADS"), "cpu_count": os.cpu_count(),
+            "cpu_allocator": allocator_in_use(),
             "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
 
@@ -290,6 +293,8 @@ def run_isolated(threads=None, **kwargs):
     with os.fdopen(handle, "w") as f:
         json.dump({**kwargs, "threads": threads}, f)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [REPO_ROOT, os.environ.get("PYTHONPATH")]))}
+    if kwargs.get("device", "cpu") == "cpu":
+        env = environment_for("retain", env)      # no page faults in the timed steps (cpu_allocator.py)
     code = "import sys; from evaluation.efficiency.profile import _child_main; _child_main(sys.argv[1])"
     try:
         done = subprocess.run([sys.executable, "-c", code, path], env=env, capture_output=True, text=True)
