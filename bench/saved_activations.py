@@ -5,9 +5,10 @@ weights and optimizer state a training step's memory is what its blocks save for
 fixed number of (N x D) tensors per block. This counts them on the CPU for block 0 of each model,
 batch 1, in units of one fp32 (N x D) tensor, under bf16 autocast (--bf16, the GPU recipe) or fp32:
 
-- total: every tensor autograd packs (saved_tensors_hooks), each storage once, parameters left out
-  (they are memory with or without a backward), as is a weight's bf16 copy under autocast (it does
-  not grow with the tokens: listed apart as "weight copies");
+- total: every tensor autograd packs, each storage once, parameters left out (they are memory with
+  or without a backward; evaluation/efficiency/video.py's SavedTensors, which counts whole video
+  models on the meta device for the efficiency table), and a weight's bf16 copy under autocast
+  apart (it does not grow with the tokens: "weight copies");
 - by op: the same storages attributed to the graph node that saved them (its `_saved_*` fields).
 
 It predicts the GPU's eager training memory of video models above what they hold anyway (H200,
@@ -23,6 +24,7 @@ import collections
 
 import torch
 
+from evaluation.efficiency.video import SavedTensors
 from ptdit import create_model
 
 
@@ -33,18 +35,6 @@ def block_and_inputs(name, overrides):
     d = model.config.hidden_size
     # c needs a gradient as in training (it comes from the timestep and label embedders)
     return model.blocks[0], torch.randn(1, n, d, requires_grad=True), torch.randn(1, d, requires_grad=True)
-
-
-def packed_storages(fn):
-    """fn()'s output and {storage pointer: tensor} of every tensor autograd saves while it runs."""
-    saved = {}
-
-    def pack(t):
-        saved.setdefault(t.untyped_storage().data_ptr(), t)
-        return t
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        out = fn()
-    return out, saved
 
 
 def saving_ops(out):
@@ -87,23 +77,23 @@ def block_saved(name, bf16=False, overrides=None, compile=False):
     torch.compile(block), whose partitioner recomputes cheap ops in the backward instead of saving
     their outputs (one compiled node then saves everything)."""
     block, x, c = block_and_inputs(name, overrides or {})
-    params = {p.untyped_storage().data_ptr() for p in block.parameters()}
     run = torch.compile(block) if compile else block
+    saved = SavedTensors(block)           # every packed storage once, parameters left out
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         if compile:
             run(x, c).sum().backward()          # compiles forward and backward
-        out, saved = packed_storages(lambda: run(x, c))
+        with saved.hooks():
+            out = run(x, c)
     ops = saving_ops(out)
     result = {"unit": x.numel() * 4, "activations": 0, "weight_copies": 0, "by_op": collections.Counter()}
-    for ptr, t in saved.items():
-        if ptr in params:
-            continue
+    for t in saved.kept:
         size = t.untyped_storage().nbytes()
         if is_weight_copy(t, block):
             result["weight_copies"] += size
             continue
         result["activations"] += size
-        result["by_op"][f"{ops.get(ptr, 'custom Function')} ({str(t.dtype).replace('torch.', '')})"] += size
+        op = ops.get(t.untyped_storage().data_ptr(), "custom Function")
+        result["by_op"][f"{op} ({str(t.dtype).replace('torch.', '')})"] += size
     return result
 
 
