@@ -6,7 +6,10 @@
     MFU XL       DiT-XL/2, 256 px, batch 32, compiled: model FLOPs (3 x forward) over the card's
                  measured bf16 matmul rate (bench/gpu_efficiency.py); target >= 40 %
     memory video PT-DiT/XL-Video vs Full3D-XL/2-Video, 256 px x 16 frames, batch 1, eager: peak
-                 training memory; target: PT-DiT's <= 3-D full attention's
+                 training memory; target: PT-DiT's <= 3-D full attention's (bench/saved_activations.py
+                 predicts 1.78x from the CPU)
+    kernels S/256 the S/256 pair eager with SDPA held to each backend (math, flash, memory-efficient,
+                 cuDNN): is PT-DiT's 4-token window attention slow in the default kernel, i.e. ours?
 
 bf16 autocast, AdamW (fused on CUDA), MSE to a random target (evaluation/efficiency/profile.py training_step).
 Compiling stops once --budget seconds have passed (rows then say "skipped"), so the script ends in
@@ -56,6 +59,46 @@ def rate(name, px, batch, device, compiled, overrides, repeats):
             raise
         return None, None
     return len(times) / sum(times), step
+
+
+BACKENDS = ("default", "MATH", "FLASH_ATTENTION", "EFFICIENT_ATTENTION", "CUDNN_ATTENTION")
+
+
+def backend_rate(name, px, batch, device, backend, overrides, repeats):
+    """Eager training steps/s with every SDPA call held to one backend; None where that backend
+    cannot run these shapes (or does not exist in this torch)."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    if backend == "default":
+        return rate(name, px, batch, device, False, overrides, repeats)[0]
+    if not hasattr(SDPBackend, backend):
+        return None
+    try:
+        with sdpa_kernel(getattr(SDPBackend, backend)):
+            return rate(name, px, batch, device, False, overrides, repeats)[0]
+    except RuntimeError as err:
+        if any(text in str(err).lower() for text in ("no available kernel", "no viable backend")):
+            return None
+        raise
+
+
+def kernel_table(say, pair, device, overrides, repeats, smoke):
+    """The pair's eager rates under each SDPA backend, and their ratio with each model at its best."""
+    label, base, cand, px, batch, _ = pair
+    px, batch = (128, 2) if smoke else (px, batch)
+    say(f"\nattention kernels, {label} eager, batch {batch}: training it/s")
+    say(f"{'backend':20s} {base:>16s} {cand:>16s} {'ratio':>6s}")
+    best = {}
+    for backend in BACKENDS:
+        rates = {name: backend_rate(name, px, batch, device, backend, overrides, repeats) for name in (base, cand)}
+        for name, r in rates.items():
+            if r is not None and r > best.get(name, (0, ""))[0]:
+                best[name] = (r, backend)
+        ratio = rates[cand] / rates[base] if None not in rates.values() else None
+        say(f"{backend:20s} {fmt(rates[base]):>16s} {fmt(rates[cand]):>16s} {fmt(ratio):>6s}")
+        release()
+    ratio = best[cand][0] / best[base][0] if base in best and cand in best else None
+    say(f"{'each at its best':20s} {best.get(base, (0, '-'))[1]:>16s} {best.get(cand, (0, '-'))[1]:>16s} {fmt(ratio):>6s}")
+    return ratio
 
 
 def peak_memory_gb(name, px, frames, device, overrides):
@@ -136,6 +179,8 @@ def main():
     memory = {name: peak_memory_gb(name, px, frames, device, overrides or {}) for name in (full, pt)}
     say(f"video memory {px} px x {frames} frames, batch 1, eager: {full} {fmt(memory[full])} GB, {pt} {fmt(memory[pt])} GB")
 
+    best_kernels = kernel_table(say, PAIRS[0], device, overrides, 2 if args.smoke else args.repeats, args.smoke)
+
     say("")
     say(f"{'target':44s} {'eager':>7s} {'compiled':>8s} {'need':>6s}  met")
     for label, cand, base, (eager, compiled), target in ratios:
@@ -144,6 +189,9 @@ def main():
             f"{'-' if best is None else ('yes' if best >= target else 'NO')}")
     say(f"{'MFU ' + MFU_MODEL + ' compiled':44s} {'':>7s} {fmt(mfu and 100 * mfu, '.1f'):>8s} {'40 %':>6s}  "
         f"{'-' if mfu is None or args.smoke else ('yes' if mfu >= MFU_TARGET else 'NO')}")
+    label, base, cand, _, _, target = PAIRS[0]
+    say(f"{cand + ' / ' + base + ' ' + label + ', best kernels':44s} {fmt(best_kernels):>7s} {'':>8s} {target:>6.2f}  "
+        f"{'-' if best_kernels is None or args.smoke else ('yes' if best_kernels >= target else 'NO')}")
     fits = None if memory[pt] is None else memory[pt] <= memory[full]
     say(f"{'peak memory ' + pt + ' <= ' + full:44s} {'':>7s} {'':>8s} {'':>6s}  {'-' if fits is None else ('yes' if fits else 'NO')}")
     for what, step in misses[:1] if args.smoke else misses:

@@ -43,3 +43,9 @@ def test_gpu_speed_script_smoke():
     assert [row[1] for row in rows] == ["DiT-S/2", "PT-DiT/S-Class", "DiT-B/2", "PT-DiT/B-Class"]
     assert all(float(row[4]) > 0 for row in rows)
     assert "MFU DiT-XL/2" in out and "video memory" in out and "PT-DiT/B-Class / DiT-B/2 B/1024" in out
+    # the S/256 pair under each SDPA backend: the CPU has math and flash, not the CUDA-only two
+    kernels = {line.split()[0]: line.split()[1:] for line in out.splitlines()
+               if line.startswith(("default ", "MATH ", "FLASH_ATTENTION ", "EFFICIENT_ATTENTION ", "CUDNN_ATTENTION "))}
+    assert all(float(r) > 0 for r in kernels["MATH"] + kernels["FLASH_ATTENTION"])
+    assert kernels["EFFICIENT_ATTENTION"] == kernels["CUDNN_ATTENTION"] == ["-", "-", "-"]
+    assert "S/256, best kernels" in out
