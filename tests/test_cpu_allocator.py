@@ -24,18 +24,21 @@ def test_environment_for_adds_and_removes_only_its_own_tunables():
 
 
 # A step that makes three 64 MiB tensors, run again and again: with glibc's defaults each is mapped
-# afresh every step and its 16,384 pages fault on first touch (49,152 a step); retained, a step
-# reuses the pages of the steps before (0 from the third step on).
+# afresh every step and its 16,384 pages fault on first touch (four steps: 196,608 faults); retained,
+# a step reuses the pages of the steps before. Which freed block a new one fits into varies from run to
+# run, so once warm a step now and then still extends the heap by one tensor: in 42 runs of four warm
+# steps, 0 faults in 28 and 16,384 in 14, never more.
 FAULTS = textwrap.dedent("""
     import resource, torch
     from evaluation.efficiency.cpu_allocator import allocator_in_use
     def step():
         a = torch.ones(16 * 2**20); b = a * 2; c = b + a
         return float(c[-1])
-    for _ in range(3):
+    for _ in range(8):
         step()
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    step()
+    for _ in range(4):
+        step()
     print(allocator_in_use(), resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 """)
 
@@ -47,9 +50,9 @@ def test_retained_memory_has_no_page_faults(allocator):
                          text=True, check=True).stdout.split()
     assert out[0] == allocator
     if allocator == "system":
-        assert int(out[1]) >= 3 * 16_000
+        assert int(out[1]) >= 12 * 16_000
     else:
-        assert int(out[1]) < 1_000
+        assert int(out[1]) < 2 * 16_384
 
 
 @glibc_only
