@@ -7,7 +7,7 @@ import pytest
 
 from evaluation.efficiency.attention_cost import attention_cost_pct
 from evaluation.efficiency.profile import profile_point, write_json_atomic
-from evaluation.efficiency.table import COLUMNS, build_rows, claim_rows, write_tables
+from evaluation.efficiency.table import COLUMNS, build_rows, claim_rows, measured_row, write_tables
 from evaluation.report.paper_efficiency import NUMBERS, paper_values
 
 # The list, written out again so that paper_efficiency.py cannot silently lose one.
@@ -59,6 +59,15 @@ def test_contract_columns_come_first(table):
     assert list(rows[0])[:10] == ["model", "resolution", "tokens", "params_M", "gflops", "paper_gflops",
                                   "train_steps_per_s", "infer_steps_per_s", "peak_mem_mb", "device"]
     assert list(rows[0]) == COLUMNS
+
+
+def test_timed_cpu_rows_say_how_memory_was_allocated(table):
+    rows, _ = table
+    assert all(r["cpu_allocator"] == "" for r in rows)          # counted points: nothing was timed
+    timed = {"model": "DiT-S/2", "resolution": 256, "device": "cpu", "train": {"steps_per_s": 2.0, "batch": 2,
+                                                                              "q1_s": 0.5, "q3_s": 0.5}}
+    assert measured_row({**timed, "cpu_allocator": "retain"})["cpu_allocator"] == "retain"
+    assert measured_row(timed)["cpu_allocator"] == "system"     # a point from before the setting existed
 
 
 def test_every_listed_paper_gflops_is_in_the_table(table):

@@ -28,7 +28,7 @@ COLUMNS = ["model", "resolution", "tokens", "params_M", "gflops", "paper_gflops"
            "gflops_no_attn", "act_mem_mb_est", "act_mem_fused_mb_est", "peak_mem_kind", "paper_params_M",
            "paper_train_steps_per_s", "paper_infer_steps_per_s", "attn_cost_pct", "paper_attn_cost_pct",
            "infer_batch", "infer_iqr_s", "throughput_batch", "throughput_samples_per_s", "train_batch",
-           "train_iqr_s", "threads", "device_name", "torch_version", "paper_source", "message"]
+           "train_iqr_s", "threads", "cpu_allocator", "device_name", "torch_version", "paper_source", "message"]
 CLAIM_COLUMNS = ["claim", "paper", "ours", "device", "compiled", "numerator", "denominator", "quantity", "resolution",
                  "source"]
 
@@ -76,6 +76,9 @@ def measured_row(point):
         row[key] = _round(point.get(key), 1)
     if point.get("torch_threads"):
         row["threads"] = point["torch_threads"]
+    if point.get("device") == "cpu" and ("infer" in point or "train" in point):
+        # timed CPU points: freed memory kept mapped or not (cpu_allocator.py); older points had glibc's defaults
+        row["cpu_allocator"] = point.get("cpu_allocator", "system")
     return row
 
 
