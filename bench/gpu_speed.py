@@ -10,6 +10,10 @@
                  predicts 1.78x from the CPU)
     kernels S/256 the S/256 pair eager with SDPA held to each backend (math, flash, memory-efficient,
                  cuDNN): is PT-DiT's 4-token window attention slow in the default kernel, i.e. ours?
+    graphs S/256 the S/256 pair compiled with CUDA graphs (mode reduce-overhead), if time is left:
+                 compiled, PT-DiT/S-Class still runs 2.6x DiT-S/2's kernels per block (matmuls and
+                 attention calls no compiler merges; bench/compiled_launches.py), so only replaying the
+                 step as one graph takes their launch cost off the CPU
 
 bf16 autocast, AdamW (fused on CUDA), MSE to a random target (evaluation/efficiency/profile.py training_step).
 Compiling stops once --budget seconds have passed (rows then say "skipped"), so the script ends in
@@ -47,18 +51,30 @@ def release():
 
 
 def rate(name, px, batch, device, compiled, overrides, repeats):
-    """Training steps/s (None: OOM) and the step closure."""
+    """Training steps/s (None: OOM) and the step closure. compiled: False, True (torch.compile's
+    default mode) or a mode name ("reduce-overhead": CUDA graphs)."""
     model = build(name, px, device, overrides).train()
-    runner = torch.compile(model) if compiled else model
+    mode = "default" if compiled is True else compiled
+    runner = torch.compile(model, mode=mode) if compiled else model
     dtype = "bf16" if device == "cuda" else "fp32"
     try:
         step = training_step(runner, batch, device, dtype)
+        if mode == "reduce-overhead":
+            step = graph_step(step)
         times = time_calls(step, device, warmup=3 if compiled else 2, repeats=repeats, max_seconds=20)
     except RuntimeError as err:
         if not is_oom(err):
             raise
         return None, None
     return len(times) / sum(times), step
+
+
+def graph_step(step):
+    """A training step whose CUDA graphs may reuse the last step's output memory (as ptdit/train.py)."""
+    def run():
+        torch.compiler.cudagraph_mark_step_begin()
+        step()
+    return run
 
 
 BACKENDS = ("default", "MATH", "FLASH_ATTENTION", "EFFICIENT_ATTENTION", "CUDNN_ATTENTION")
@@ -183,6 +199,18 @@ def main():
     best_kernels = kernel_table(say, PAIRS[0], {name: eager_rates[name] for name in PAIRS[0][1:3]}, device, overrides,
                                 2 if args.smoke else args.repeats, args.smoke)
 
+    graphs = None
+    if device == "cuda" and time.perf_counter() - begin < args.budget + 60:
+        label, base, cand, px, batch, _ = PAIRS[0]
+        graph_rates = {name: rate(name, px, batch, device, "reduce-overhead", overrides, args.repeats)[0]
+                       for name in (base, cand)}
+        graphs = None if None in graph_rates.values() else graph_rates[cand] / graph_rates[base]
+        say(f"\nCUDA graphs (compile mode reduce-overhead), {label}, batch {batch}: {base} {fmt(graph_rates[base])}, "
+            f"{cand} {fmt(graph_rates[cand])} it/s")
+        release()
+    else:
+        say("\nCUDA graphs: " + ("not on the CPU" if device != "cuda" else "skipped (time budget)"))
+
     say("")
     say(f"{'target':44s} {'eager':>7s} {'compiled':>8s} {'need':>6s}  met")
     for label, cand, base, (eager, compiled), target in ratios:
@@ -194,6 +222,8 @@ def main():
     label, base, cand, _, _, target = PAIRS[0]
     say(f"{cand + ' / ' + base + ' ' + label + ', best kernels':44s} {fmt(best_kernels):>7s} {'':>8s} {target:>6.2f}  "
         f"{'-' if best_kernels is None or args.smoke else ('yes' if best_kernels >= target else 'NO')}")
+    say(f"{cand + ' / ' + base + ' ' + label + ', CUDA graphs':44s} {'':>7s} {fmt(graphs):>8s} {target:>6.2f}  "
+        f"{'-' if graphs is None else ('yes' if graphs >= target else 'NO')}")
     fits = None if memory[pt] is None else memory[pt] <= memory[full]
     say(f"{'peak memory ' + pt + ' <= ' + full:44s} {'':>7s} {'':>8s} {'':>6s}  {'-' if fits is None else ('yes' if fits else 'NO')}")
     for what, step in misses[:1] if args.smoke else misses:

@@ -49,3 +49,7 @@ def test_gpu_speed_script_smoke():
     assert all(float(r) > 0 for r in kernels["MATH"] + kernels["FLASH_ATTENTION"])
     assert kernels["EFFICIENT_ATTENTION"] == kernels["CUDNN_ATTENTION"] == ["-", "-", "-"]
     assert "S/256, best kernels" in out
+    # CUDA graphs need a GPU: the row is there and says so, its target line unmet-unknown
+    assert "CUDA graphs: not on the CPU" in out
+    graphs = next(line for line in out.splitlines() if line.startswith("PT-DiT/S-Class / DiT-S/2 S/256, CUDA graphs"))
+    assert graphs.split()[-1] == "-"
