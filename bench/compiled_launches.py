@@ -35,6 +35,7 @@ from torch.profiler import profile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pt_dit_launches import MODELS, SMALL, block_inputs, build, training_inputs  # noqa: E402
 from cpu_ratio import alternate  # noqa: E402
+from evaluation.efficiency.profile import cpu_capability, device_name  # noqa: E402
 
 # aten ops that launch no kernel: views (metadata only) and allocations (the caching allocator's work
 # on a GPU). Inductor's wrapper calls these too (reinterpret_tensor is as_strided, empty_strided).
@@ -231,7 +232,7 @@ def main():
         print(block_table(args.mode))
         return
     rows = measure(args.repeats, args.mode)
-    print(table(rows, f"torch {torch.__version__}, CPU fp32, 1 thread, input_size {args.input_size}, "
+    print(table(rows, f"torch {torch.__version__}, CPU ({device_name('cpu')}, {cpu_capability()}) fp32, 1 thread, input_size {args.input_size}, "
                       f"hidden {SMALL['hidden_size']}, depth {SMALL['depth']}, batch 2, compile mode {args.mode}"))
     print(kernel_mix(rows))
 

@@ -27,7 +27,8 @@ import torch
 
 from evaluation.efficiency.cpu_allocator import CHOICES, allocator_in_use, restart_with
 from evaluation.efficiency.flops import model_gflops
-from evaluation.efficiency.profile import build, environment, inference_step, training_step
+from evaluation.efficiency.profile import (build, cpu_capability, device_name, environment, inference_step,
+                                           training_step)
 
 REQUIRED = 0.85
 
@@ -84,7 +85,7 @@ def main():
     parser.add_argument("--json", help="also write the result here")
     args = parser.parse_args()
     restart_with(args.allocator, [sys.executable, *sys.argv])
-    print(f"CPU allocator: {allocator_in_use()}", flush=True)
+    print(f"CPU allocator: {allocator_in_use()}; CPU {device_name('cpu')} ({cpu_capability()})", flush=True)
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)

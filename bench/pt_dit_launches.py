@@ -203,7 +203,8 @@ def main():
             parts = sublayer_ops(build(name), args.bf16)
             print(f"{name}: " + ", ".join(f"{k} {v}" for k, v in parts.items()))
         return
-    mode = f"{'bf16 autocast' if args.bf16 else 'fp32'}, input_size {args.input_size}"
+    from evaluation.efficiency.profile import cpu_capability, device_name
+    mode = f"{'bf16 autocast' if args.bf16 else 'fp32'}, input_size {args.input_size}, CPU {device_name('cpu')} ({cpu_capability()})"
     if args.before:
         root = os.path.abspath(args.before)
         if not os.path.isdir(os.path.join(root, "ptdit")):

@@ -22,8 +22,9 @@ def test_timed_point_has_every_field():
         assert stats["batch"] == batch and stats["n"] == 3
         assert stats["min_s"] <= stats["q1_s"] <= stats["median_s"] <= stats["q3_s"] <= stats["max_s"]
         assert stats["steps_per_s"] == pytest.approx(1 / stats["median_s"])
-    for key in ("device_name", "torch_version", "torch_threads", "dtype", "peak_mem_mb", "overrides"):
+    for key in ("device_name", "cpu_capability", "torch_version", "torch_threads", "dtype", "peak_mem_mb", "overrides"):
         assert key in point
+    assert point["cpu_capability"] == torch.backends.cpu.get_cpu_capability()      # AVX2, AVX512, ...
 
 
 def test_sweep_survives_impossible_points(tmp_path):

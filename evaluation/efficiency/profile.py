@@ -186,8 +186,14 @@ def device_name(device):
     return platform.processor() or platform.machine()
 
 
+def cpu_capability():
+    """The instruction set torch's CPU kernels dispatch to (AVX2, AVX512, AMX...): two machines with
+    the same 'model name' (a VM may only say "AMD EPYC") time attention and matmuls differently by it."""
+    return torch.backends.cpu.get_cpu_capability()
+
+
 def environment(device):
-    return {"device_name": device_name(device), "torch_version": torch.__version__,
+    return {"device_name": device_name(device), "cpu_capability": cpu_capability(), "torch_version": torch.__version__,
             "cuda_version": torch.version.cuda, "host": platform.node(),
             "torch_threads": torch.get_num_threads(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
             "mkl_num_threads": os.environ.get("MKL_NUM_THREADS"), "cpu_count": os.cpu_count(),
