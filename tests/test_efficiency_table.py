@@ -70,6 +70,14 @@ def test_timed_cpu_rows_say_how_memory_was_allocated(table):
     assert measured_row(timed)["cpu_allocator"] == "system"     # a point from before the setting existed
 
 
+def test_cpu_rows_name_the_instruction_set():
+    point = {"model": "DiT-S/2", "resolution": 256, "device": "cpu", "device_name": "AMD EPYC"}
+    assert measured_row({**point, "cpu_capability": "AVX2"})["device_name"] == "AMD EPYC (AVX2)"
+    assert measured_row(point)["device_name"] == "AMD EPYC"              # a point from before it was recorded
+    gpu = {**point, "device": "cuda", "device_name": "NVIDIA H200", "cpu_capability": "AVX512"}
+    assert measured_row(gpu)["device_name"] == "NVIDIA H200"            # the host CPU does not name a GPU row
+
+
 def test_every_listed_paper_gflops_is_in_the_table(table):
     rows, _ = table
     for (model, px), value in EXPECTED.items():

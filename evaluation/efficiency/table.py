@@ -79,6 +79,10 @@ def measured_row(point):
     if point.get("device") == "cpu" and ("infer" in point or "train" in point):
         # timed CPU points: freed memory kept mapped or not (cpu_allocator.py); older points had glibc's defaults
         row["cpu_allocator"] = point.get("cpu_allocator", "system")
+    if point.get("device") == "cpu" and point.get("cpu_capability"):
+        # the ISA torch's kernels ran on: a VM's model name ("AMD EPYC") does not say it, and CPU timings
+        # move with it (docs/measurements/cpu_compiled_launches_2026-12-04.md)
+        row["device_name"] = f"{point.get('device_name')} ({point['cpu_capability']})"
     return row
 
 
