@@ -47,6 +47,27 @@ def test_oom_is_recorded_and_earlier_phases_kept(monkeypatch):
     assert "infer" in point and "train" not in point
 
 
+def test_training_step_takes_its_target_shape_from_the_eager_module():
+    """A compiled model's no-grad call would compile a second graph (and record a CUDA graph) that the
+    timed steps never use; the target's shape comes from the module torch.compile wraps."""
+    model = profile.build("DiT-S/2", 64, "cpu", TINY)
+    calls = []
+
+    class Compiled(torch.nn.Module):           # what torch.compile returns: the eager model as _orig_mod
+        def __init__(self):
+            super().__init__()
+            self._orig_mod = model
+            self.config = model.config          # torch.compile's wrapper forwards attributes
+
+        def forward(self, *inputs):
+            calls.append(torch.is_grad_enabled())
+            return self._orig_mod(*inputs)
+    step = profile.training_step(Compiled(), 2, "cpu", "fp32")
+    assert calls == []
+    step()
+    assert calls == [True]
+
+
 def test_unknown_device_and_missing_gpu_are_clear_errors():
     with pytest.raises(ValueError, match="unknown device 'tpu'"):
         profile.profile_point("DiT-S/2", 256, device="tpu")

@@ -145,8 +145,11 @@ def training_step(model, batch, device, dtype):
     target (the cost of a real diffusion loss is the same up to a few elementwise ops)."""
     model.train()
     inputs = make_inputs(model, batch, device)
+    # The target's shape comes from the eager module: through torch.compile this no-grad call would
+    # compile (and, with CUDA graphs, record) a second graph that the timed steps never use.
+    eager = getattr(model, "_orig_mod", model)
     with torch.no_grad(), autocast(device, dtype):
-        target = torch.randn_like(model(*inputs).float())
+        target = torch.randn_like(eager(*inputs).float())
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
 
     def step():
