@@ -10,12 +10,14 @@ attention on window-major tokens, three ways, alternated pairs on the CPU:
              the CPU (torch 2.14: "FlexAttention does not support backward on CPU")
 
 Window = grid / 8 per side (64 windows, pt-dit.md), batch 2, fp32; time per call relative to regions,
-forward + backward and forward only.
+forward + backward and forward only. On CUDA FlexAttention runs compiled, forward and backward
+(bench/gpu_speed.py calls compare() at the S/256 training shape, bf16).
 
-    PYTHONPATH=. python bench/shifted_windows.py [--width 64 --heads 2] [--sizes 32 64] [--threads 1] [--device cuda]
+    PYTHONPATH=. python bench/shifted_windows.py [--width 64 --heads 2] [--sizes 32 64] [--threads 1] [--device cuda] [--bf16]
 """
 
 import argparse
+import functools
 import os
 import statistics
 import sys
@@ -47,9 +49,15 @@ def rolled_windows(grid, window):
     return position[grid_index], group[grid_index]
 
 
+@functools.cache
+def compiled_flex_attention():
+    """FlexAttention's fused kernel (eager, it materialises the scores matrix)."""
+    return torch.compile(flex_attention)
+
+
 class Formulations:
-    def __init__(self, module, batch, device):
-        self.m, self.b = module, batch
+    def __init__(self, module, batch, device, flex=flex_attention):
+        self.m, self.b, self.flex = module, batch, flex
         grid, window = module.grid, module.window
         self.t = window[0] * window[1] * window[2]
         order, group = rolled_windows(grid, window)
@@ -81,8 +89,52 @@ class Formulations:
         b, n, c = x.shape
         _, qkv = self.qkv(x)
         q, k, v = (t.transpose(1, 2) for t in qkv.view(b, n, 3, self.m.num_heads, c // self.m.num_heads).unbind(2))
-        out = self.m.proj(merge_heads(flex_attention(q, k, v, block_mask=self.block_mask)).reshape(b * n, c))
+        out = self.m.proj(merge_heads(self.flex(q, k, v, block_mask=self.block_mask)).reshape(b * n, c))
         return permute_rows(out, self.inverse, self.order).view(b, n, c)
+
+
+def compare(width, heads, batch, size, device="cpu", dtype=torch.float32, repeats=7):
+    """Time of the three formulations at latent size `size` (windows grid / 8 per side), relative to
+    regions: fwd + bwd and forward only. FlexAttention runs compiled on CUDA (its fused kernel; eager
+    it materialises the scores) and, with no CPU backward, only forward on the CPU."""
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    grid, window = (1, size // 2, size // 2), (1, max(1, size // 16), max(1, size // 16))
+    module = ShiftedWindowAttention(width, heads, grid, window).to(device)
+    ways = Formulations(module, batch, device, compiled_flex_attention() if device == "cuda" else flex_attention)
+    x = torch.randn(batch, grid[1] * grid[2], width, device=device, requires_grad=True)
+    fns = [module, ways.bias_attention, ways.flex_attention]
+    autocast = torch.autocast(device, dtype=dtype, enabled=dtype != torch.float32)
+    with torch.no_grad(), autocast:
+        diff = max((fn(x).float() - module(x).float()).abs().max().item() for fn in fns[1:])
+
+    def train_step(fn):
+        with autocast:
+            out = fn(x)
+        out.float().sum().backward()
+        sync()
+    trained = fns if device == "cuda" else fns[:2]
+    train = alternate([lambda fn=fn: train_step(fn) for fn in trained], repeats)
+
+    def forward(fn):
+        with torch.no_grad(), autocast:
+            fn(x)
+        sync()
+    infer = alternate([lambda fn=fn: forward(fn) for fn in fns], repeats)
+    ratio = lambda times, i: statistics.median(t / r for r, t in zip(times[0], times[i])) if i < len(times) else None  # noqa: E731
+    return {"px": size * 8, "grid": grid[1:], "tokens_per_window": ways.t, "regions_train_s": statistics.median(train[0]),
+            "bias_train": ratio(train, 1), "flex_train": ratio(train, 2), "regions_forward_s": statistics.median(infer[0]),
+            "bias_forward": ratio(infer, 1), "flex_forward": ratio(infer, 2), "max_diff": diff}
+
+
+HEADER = (f"{'px':>5s} {'grid':>10s} {'T':>4s} {'fwd+bwd regions s':>18s} {'bias/regions':>13s} {'flex/regions':>13s} "
+          f"{'fwd regions s':>14s} {'bias/regions':>13s} {'flex/regions':>13s} {'max |diff|':>11s}")
+
+
+def row(r):
+    f = lambda v: "-" if v is None else f"{v:.2f}"      # noqa: E731
+    return (f"{r['px']:5d} {str(r['grid']):>10s} {r['tokens_per_window']:4d} {r['regions_train_s']:18.4f} "
+            f"{f(r['bias_train']):>13s} {f(r['flex_train']):>13s} {r['regions_forward_s']:14.4f} {f(r['bias_forward']):>13s} "
+            f"{f(r['flex_forward']):>13s} {r['max_diff']:11.1e}")
 
 
 def main():
@@ -94,34 +146,16 @@ def main():
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--bf16", action="store_true", help="under bf16 autocast (as training on a GPU)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    sync = torch.cuda.synchronize if args.device == "cuda" else (lambda: None)
     torch.manual_seed(0)
-    print(f"width {args.width}, {args.heads} heads, batch {args.batch}, {args.threads} thread(s), fp32, fwd+bwd")
-    print(f"{'px':>5s} {'grid':>10s} {'T':>4s} {'fwd+bwd regions s':>18s} {'bias/regions':>13s} "
-          f"{'fwd regions s':>14s} {'bias/regions':>13s} {'flex/regions':>13s} {'max |diff|':>11s}")
+    dtype = torch.bfloat16 if args.bf16 else torch.float32
+    print(f"width {args.width}, {args.heads} heads, batch {args.batch}, {args.threads} thread(s), "
+          f"{'bf16 autocast' if args.bf16 else 'fp32'}, {args.device}; time relative to regions")
+    print(HEADER)
     for size in args.sizes:
-        grid, window = (1, size // 2, size // 2), (1, size // 16, size // 16)
-        module = ShiftedWindowAttention(args.width, args.heads, grid, window).to(args.device)
-        ways = Formulations(module, args.batch, args.device)
-        x = torch.randn(args.batch, grid[1] * grid[2], args.width, device=args.device, requires_grad=True)
-        fns = [module, ways.bias_attention, ways.flex_attention]
-        with torch.no_grad():
-            diff = max((fn(x) - module(x)).abs().max().item() for fn in fns[1:])
-        def train_step(fn):
-            fn(x).sum().backward()
-            sync()
-        train = alternate([lambda fn=fn: train_step(fn) for fn in fns[:2]], args.repeats)
-
-        def forward(fn):
-            with torch.no_grad():
-                fn(x)
-            sync()
-        infer = alternate([lambda fn=fn: forward(fn) for fn in fns], args.repeats)
-        ratio = lambda times, i: statistics.median(t / r for r, t in zip(times[0], times[i]))   # noqa: E731
-        print(f"{size * 8:5d} {str(grid[1:]):>10s} {ways.t:4d} {statistics.median(train[0]):18.4f} {ratio(train, 1):13.2f} "
-              f"{statistics.median(infer[0]):14.4f} {ratio(infer, 1):13.2f} {ratio(infer, 2):13.2f} {diff:11.1e}", flush=True)
+        print(row(compare(args.width, args.heads, args.batch, size, args.device, dtype, args.repeats)), flush=True)
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ def test_gpu_compile_check_script_smoke():
 
 def test_gpu_speed_script_smoke():
     out = run("gpu_speed.py")
-    rows = [line.split() for line in out.splitlines() if line.startswith(("S/256 ", "B/1024 "))]
+    rows = [line.split() for line in out.splitlines() if line.startswith(("S/256 ", "B/1024 ")) and " graphs " not in line]
     assert [row[1] for row in rows] == ["DiT-S/2", "PT-DiT/S-Class", "DiT-B/2", "PT-DiT/B-Class"]
     assert all(float(row[4]) > 0 for row in rows)
     assert "MFU DiT-XL/2" in out and "video memory" in out and "PT-DiT/B-Class / DiT-B/2 B/1024" in out
@@ -50,6 +50,10 @@ def test_gpu_speed_script_smoke():
     assert kernels["EFFICIENT_ATTENTION"] == kernels["CUDNN_ATTENTION"] == ["-", "-", "-"]
     assert "S/256, best kernels" in out
     # CUDA graphs need a GPU: the row is there and says so, its target line unmet-unknown
-    assert "CUDA graphs: not on the CPU" in out
+    assert "S/256 graphs   not on the CPU" in out
     graphs = next(line for line in out.splitlines() if line.startswith("PT-DiT/S-Class / DiT-S/2 S/256, CUDA graphs"))
     assert graphs.split()[-1] == "-"
+    # the shifted-window formulations, timed (the CPU has no FlexAttention backward: "-")
+    sw = next(line for line in out.splitlines() if line.startswith("tiny "))
+    regions_s, bias_ratio, flex_ratio = sw.split()[5:8]
+    assert float(regions_s) > 0 and float(bias_ratio) > 0 and flex_ratio == "-"
