@@ -10,12 +10,14 @@ bench/pt_dit_launches.py (hidden 64, 2 heads, depth 12, batch 2, one thread), ea
 
 - kernels: what one forward + loss + backward runs, counted with torch.profiler as the top-level
   calls that do work: Inductor's fused C++ kernels, the library calls it keeps (mm, addmm, SDPA) and,
-  eager, every aten op that is not a view or an allocation. The same count for both modes. On a GPU
+  eager, every aten op that is not a view, an allocation or a composite of other ops. The same count
+  for both modes. On a GPU
   each of these is one kernel launch (Inductor emits one Triton kernel where it emits one C++ kernel
   here; the fusion decisions are the scheduler's, shared by both backends).
 - time: seconds per training step (forward, backward, AdamW), the models timed in turn, ratio to
   DiT-B/2 the median of per-pair ratios. Eager at 1 thread is the dispatch-bound proxy that predicted
-  the H200's eager ratio; compiled it shows what is left once the wrappers are fused.
+  the H200's eager ratio; compiled it shows what is left once the wrappers are fused. A 2-core VM
+  drifts 20-40 % between runs: compare ratios from several runs, not one.
 
     PYTHONPATH=. python bench/compiled_launches.py [--repeats 7] [--input-size 32]   # ~10 min (compiling)
     PYTHONPATH=. python bench/compiled_launches.py --blocks    # block 0 alone, kernels by kind, ~2 min
@@ -136,7 +138,7 @@ def measure(repeats, compile_mode="default"):
             steps.append(training_step(module, inputs, model.parameters()))
         rows[name] = row
         print(f"{name}: counted (compile {row['compile_s']:.0f} s)", file=sys.stderr, flush=True)
-    for step in steps:          # AdamW's state and, compiled, the optimizer's first-step graph
+    for step in steps:          # AdamW's state (the optimizer runs eager in both modes)
         step()
     times = alternate(steps, repeats)
     for i, name in enumerate(MODELS):
